@@ -1,0 +1,5 @@
+import sys
+
+from pymta.cli import main
+
+sys.exit(main())

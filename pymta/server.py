@@ -1,0 +1,225 @@
+"""Wiring: build the objects, start the listeners, handle signals, stop gracefully.
+
+One `Server` per process. It owns the store, the queue and its scheduler, the deliverer,
+the connection gate and the listeners. SIGHUP reloads the config: directory and routing
+change at once for new transactions (each transaction keeps the snapshot it started with);
+a bad file is refused and the old config stays. SIGTERM stops accepting, lets transactions
+in flight finish up to `[server] shutdown_timeout`, then closes the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import pwd
+import signal
+import ssl
+from pathlib import Path
+
+from pymta.config.errors import ConfigError
+from pymta.config.loader import load_config
+from pymta.config.model import Config, ListenerConfig, Protocol, TlsConfig, TlsMode
+from pymta.delivery.deliver import Deliverer, DirectoryHolder, LocalTransport
+from pymta.directory.local import LocalDirectory
+from pymta.gate import ConnectionGate
+from pymta.queue import Queue
+from pymta.smtp.server import SmtpListener
+from pymta.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:
+    """A server TLS context, TLS ≥ 1.2 (RFC 8996), or None when no certificate is set."""
+    if tls.cert_file is None or tls.key_file is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if tls.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    )
+    ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    return ctx
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        data_dir = config.server.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.directory = DirectoryHolder(LocalDirectory(config))
+        self.store = Store(data_dir, hostname=config.server.hostname)
+        self.queue = Queue(data_dir / "queue", config.queue)
+        self.deliverer = Deliverer(self.directory, self.store, self.queue)
+        self.gate = ConnectionGate(
+            config.limits.max_connections, config.limits.max_connections_per_ip
+        )
+        self.tls = tls_context(config.tls)
+        self.ports: dict[str, int] = {}  # listener name → bound port (port 0 in tests)
+        self._servers: list[asyncio.base_events.Server] = []
+        self._listeners: list[SmtpListener] = []
+        self._queue_task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    # -- start / stop ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        for listener in self.config.listeners:
+            await self._start_listener(listener)
+        transports = {LocalTransport.name: LocalTransport(self.deliverer)}
+        self._queue_task = asyncio.create_task(self.queue.run(transports), name="queue")
+        log.info(
+            "server started hostname=%s listeners=%s",
+            self.config.server.hostname,
+            ",".join(f"{n}:{p}" for n, p in self.ports.items()),
+        )
+
+    async def _start_listener(self, cfg: ListenerConfig) -> None:
+        if cfg.protocol is not Protocol.SMTP:
+            log.warning(
+                "listener not built yet, skipped name=%s protocol=%s", cfg.name, cfg.protocol.value
+            )
+            return
+        if cfg.tls is not TlsMode.NONE and self.tls is None:
+            raise ConfigError.single(
+                self.config.source,
+                f"listeners.{cfg.name}.tls",
+                "TLS needs [tls] cert_file and key_file",
+            )
+        listener = SmtpListener(
+            name=cfg.name,
+            policy=self.deliverer,
+            limits=self.config.limits,
+            hostname=self.config.server.hostname,
+            tls_context=self.tls if cfg.tls is TlsMode.STARTTLS else None,
+            implicit_tls=cfg.tls is TlsMode.IMPLICIT,
+            gate=self.gate,
+        )
+        self._listeners.append(listener)
+        loop = asyncio.get_running_loop()
+        port = cfg.port
+        for address in cfg.addresses:
+            server = await loop.create_server(
+                listener.protocol_factory,
+                host=address,
+                port=port,
+                ssl=self.tls if cfg.tls is TlsMode.IMPLICIT else None,
+                reuse_address=True,
+                backlog=1024,
+            )
+            self._servers.append(server)
+            port = server.sockets[0].getsockname()[1]  # all addresses share an ephemeral port
+        self.ports[cfg.name] = port
+
+    async def stop(self) -> None:
+        """Graceful stop: no new connections, transactions in flight may finish."""
+        for server in self._servers:
+            server.close()
+        timeout = self.config.server.shutdown_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(listener.busy for listener in self._listeners) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for listener in self._listeners:
+            listener.close_all()
+        if self._queue_task is not None:
+            self._queue_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._queue_task
+        self.queue.close()
+        await self.store.close()
+        self._stopped.set()
+        log.info("server stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    # -- reload ----------------------------------------------------------------------
+
+    def reload(self, path: Path) -> bool:
+        """SIGHUP: load `path`; on success swap directory and limits; else keep the old."""
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            log.error("reload refused, old config stays problems=%d\n%s", len(exc.problems), exc)
+            return False
+        if config.listeners != self.config.listeners or config.tls != self.config.tls:
+            log.warning("reload: listener and TLS changes take effect at the next restart")
+        self.directory.directory = LocalDirectory(config)
+        self.gate.update(config.limits.max_connections, config.limits.max_connections_per_ip)
+        self.config = config
+        logging.getLogger().setLevel(config.logging.level.upper())
+        log.info(
+            "config reloaded domains=%d users=%d addresses=%d",
+            len(config.domains),
+            len(config.directory.users),
+            len(config.addresses),
+        )
+        return True
+
+    # -- privileges ------------------------------------------------------------------
+
+    def drop_privileges(self) -> None:
+        """After binding ports: become `[server] user` (only when started as root)."""
+        user = self.config.server.user
+        if user is None or os.geteuid() != 0:
+            return
+        pw = pwd.getpwnam(user)
+        gid = (
+            grp.getgrnam(self.config.server.group).gr_gid if self.config.server.group else pw.pw_gid
+        )
+        for sub in ("", "mail", "public", "queue"):
+            path = self.config.server.data_dir / sub
+            path.mkdir(parents=True, exist_ok=True)
+            os.chown(path, pw.pw_uid, gid)
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(pw.pw_uid)
+        log.info("dropped privileges user=%s uid=%d gid=%d", user, pw.pw_uid, gid)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    # aiosmtpd logs every command line at INFO and message lines at DEBUG: our own
+    # transaction log line replaces that, and message content never goes to the log.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+async def _serve(path: Path, config: Config) -> None:
+    server = Server(config)
+    await server.start()
+    server.drop_privileges()
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_term() -> None:
+        if not stopping:
+            log.info("SIGTERM: stopping, waiting for transactions in flight")
+            stopping.append(asyncio.create_task(server.stop()))
+
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    loop.add_signal_handler(signal.SIGINT, on_term)
+    loop.add_signal_handler(signal.SIGHUP, lambda: server.reload(path))
+    await server.wait_stopped()
+
+
+def serve(path: Path) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(exc)
+        return 1
+    configure_logging(config.logging.level)
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional: the default loop works too
+        asyncio.run(_serve(path, config))
+    else:
+        uvloop.run(_serve(path, config))
+    return 0

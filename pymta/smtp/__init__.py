@@ -1,0 +1,22 @@
+"""The inbound SMTP front end (port 25), built on aiosmtpd.
+
+aiosmtpd owns the wire; `server.InboundSMTP` is a small subclass adding BDAT, our EHLO,
+enhanced status codes, timeouts and connection limits; `handler.InboundHandler` holds the
+policy in aiosmtpd's MAIL/RCPT/DATA hooks and calls the injected `policy.InboundPolicy`
+(implemented by `delivery/`). `codes` names every reply; `message` and `chunking` are
+pure functions (Received header, line endings, BDAT grammar); `txlog` writes the one log
+line per transaction.
+
+Invariants:
+- Only <CRLF>.<CRLF> ends DATA, and the content handed to the policy has every line
+  ending as CRLF (no bare CR or LF: SMTP smuggling, CVE-2023-51764 class), with our
+  Received header first.
+- Every 2xx/4xx/5xx reply carries an enhanced status code, except the greeting and the
+  replies to HELO/EHLO (RFC 2034 §3); reply texts are generic, details go to the log.
+- Input pipelined after STARTTLS before the handshake is discarded, and the session
+  starts over after it (RFC 3207 §4.2, CVE-2011-0411 class).
+- A BDAT chunk is always read to its end, in slices, and kept only while the message is
+  within `max_message_bytes`.
+- An exception escaping the policy ends the command with 451 4.3.0 and a logged
+  reference, never the session. No message body or credential is ever logged.
+"""

@@ -1,0 +1,506 @@
+"""The SMTP connection: aiosmtpd's `SMTP`, extended in a small subclass.
+
+aiosmtpd owns the wire (its read loop, DATA, STARTTLS); this subclass adds what it
+lacks, each in one place:
+
+- enhanced status codes on aiosmtpd's own replies: `push` maps them (RFC 2034 §3);
+- our EHLO keywords, HELO/EHLO without enhanced codes, no HELP keyword, VRFY/EXPN 502;
+- BDAT (RFC 3030), read in slices into a `ChunkBuffer`, ending in the same DATA hook;
+- the connection gate (421 4.7.0), command and data timeouts (421 4.4.2), limits;
+- `session_info()` for the policy.
+
+`SmtpListener` makes one `InboundSMTP` per connection and keeps track of them for a
+graceful stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any, AnyStr, cast
+
+from aiosmtpd.smtp import SMTP, Envelope, syntax
+
+from pymta.config.model import Limits
+from pymta.delivery.verdicts import SessionInfo
+from pymta.smtp import codes
+from pymta.smtp.chunking import BdatCommand, ChunkBuffer, bdat_command
+from pymta.smtp.codes import Reply
+from pymta.smtp.handler import InboundHandler, new_transaction_id, reverse_path
+from pymta.smtp.message import has_control_characters, path_is_closed
+from pymta.smtp.policy import ConnectionGate, InboundPolicy
+from pymta.smtp.txlog import Transaction, log_transaction
+
+log = logging.getLogger(__name__)
+
+BDAT_SLICE_BYTES = 64 * 1024  # a BDAT chunk is read (and kept or dropped) this much at a time
+
+# RFC 5321 §4.5.3.1.4 counts the CRLF in the 512 octets; aiosmtpd measures without it.
+_CRLF = 2
+# Octets the MAIL command line may grow by per extension we advertise: SIZE (RFC 1870 §5
+# (5): 26), SMTPUTF8 (RFC 6531 §3.4: 10); RFC 6152 gives no number for BODY=8BITMIME, so
+# room for " BODY=8BITMIME" (14).
+_MAIL_EXTENSION_BYTES = 26 + 10 + 14
+
+
+class _CommandLimits(dict[str, int]):
+    """aiosmtpd's per-command line limits, per connection. (aiosmtpd keeps them in a
+    class-level dict that every EHLO grows; this one is fixed and never grows.)"""
+
+    def __init__(self, default: int, specific: dict[str, int]) -> None:
+        super().__init__(specific)
+        self._default = default
+
+    def __missing__(self, command: str) -> int:
+        return self._default
+
+
+def _write_transport(transport: asyncio.BaseTransport) -> asyncio.WriteTransport:
+    # A stream transport; uvloop's do not subclass asyncio.WriteTransport, so no isinstance.
+    return cast(asyncio.WriteTransport, transport)
+
+
+def _peer_ip(peername: Any) -> str:
+    if isinstance(peername, tuple) and peername:
+        return str(peername[0])
+    return str(peername or "")
+
+
+class InboundSMTP(SMTP):
+    """One inbound SMTP connection."""
+
+    def __init__(
+        self,
+        handler: InboundHandler,
+        *,
+        limits: Limits,
+        hostname: str,
+        gate: ConnectionGate,
+        listener: str,
+        connections: set[InboundSMTP],
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # Our state first: aiosmtpd's __init__ already looks at our attributes.
+        self._limits = limits
+        self._gate = gate
+        self._listener = listener
+        self._connections = connections
+        self._implicit_tls = implicit_tls  # kept for later use (submission on 465)
+        self._peer = ""
+        self._gated = False  # the gate counted this connection: release it once
+        self._refused = False  # over the connection limits: never started
+        self._greeted = False  # the first reply is the greeting (RFC 2034 §3 exempts it)
+        self._in_data = False  # receiving DATA / BDAT octets or delivering them
+        self._last_input = 0.0  # loop time of the last octets received
+        self._data_reply_started = False  # a 354 went out in the current DATA command
+        self._last_reply = ""  # the last reply line sent, for the transaction log
+        self._chunks: ChunkBuffer | None = None
+        # aiosmtpd sizes its StreamReader from this in __init__, so it is set first too.
+        # RFC 5321 §4.5.3.1.6: a text line is 1000 octets with CRLF, + 1 for the
+        # transparency dot (§4.5.2); longer DATA lines are answered 500 5.5.6 at the end.
+        self.line_length_limit = limits.max_line_bytes + 1
+        super().__init__(
+            handler,
+            data_size_limit=limits.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=hostname,
+            ident="ESMTP pymta",
+            tls_context=tls_context,
+            timeout=limits.command_timeout_s,
+            auth_exclude_mechanism=("LOGIN", "PLAIN"),
+            loop=loop or asyncio.get_running_loop(),
+        )
+        command_bytes = limits.max_command_line_bytes - _CRLF
+        self.command_size_limit = command_bytes
+        self.command_size_limits = _CommandLimits(
+            command_bytes, {"MAIL": command_bytes + _MAIL_EXTENSION_BYTES}
+        )
+
+    # -- what the handler and the listener see --------------------------------------------
+
+    def session_info(self) -> SessionInfo:
+        host_name = self.session.host_name if self.session is not None else None
+        return SessionInfo(
+            peer_ip=self._peer,
+            helo=host_name or "",
+            tls=self.tls_description(),
+            listener=self._listener,
+        )
+
+    def tls_description(self) -> str | None:
+        """ "TLSv1.3:TLS_AES_256_GCM_SHA384" once TLS runs (STARTTLS or implicit), else None."""
+        if self.transport is None:
+            return None
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+            return None
+        cipher = ssl_object.cipher()
+        return f"{ssl_object.version()}:{cipher[0] if cipher else 'unknown'}"
+
+    @property
+    def in_transaction(self) -> bool:
+        """A mail transaction is open (MAIL given) or octets are being received."""
+        return self._in_data or bool(self.envelope is not None and self.envelope.mail_from)
+
+    def shut_down(self) -> None:
+        """Server stop: 421 4.3.2 and close (RFC 5321 §3.8)."""
+        self._close_with(codes.SHUTTING_DOWN)
+
+    # -- connection life ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # aiosmtpd calls this again with the TLS transport after STARTTLS: count and
+        # greet only the TCP connection.
+        if self._original_transport is None:
+            self._peer = _peer_ip(transport.get_extra_info("peername"))
+            if not self._gate.acquire(self._peer):
+                self._refused = True
+                log.warning("smtp connection_refused client=%s reason=limit", self._peer)
+                _write_transport(transport).write(f"{codes.TOO_MANY_CONNECTIONS}\r\n".encode())
+                transport.close()
+                return
+            self._gated = True
+            self._connections.add(self)
+            log.info("smtp connect client=%s listener=%s", self._peer, self._listener)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            # aiosmtpd's connection_lost expects a session it never had.
+            asyncio.StreamReaderProtocol.connection_lost(self, error)
+            return
+        try:
+            super().connection_lost(error)
+        finally:
+            self._connections.discard(self)
+            if self._gated:
+                self._gated = False
+                self._gate.release(self._peer)
+                log.info("smtp disconnect client=%s", self._peer)
+
+    def eof_received(self) -> bool | None:
+        if self._refused:
+            return False
+        result: bool | None = super().eof_received()
+        return result
+
+    def data_received(self, data: bytes) -> None:
+        self._last_input = self.loop.time()
+        super().data_received(data)
+
+    # -- timeouts -------------------------------------------------------------------------
+
+    def _enter_data(self) -> None:
+        """DATA / BDAT: from now on only `data_timeout_s` without input ends the session
+        (RFC 5321 §4.5.3.2.6), however long the transfer takes as a whole."""
+        self._in_data = True
+        self._last_input = self.loop.time()
+        self._reset_timeout(self._limits.data_timeout_s)
+
+    def _leave_data(self) -> None:
+        self._in_data = False
+        if self.transport is not None:
+            self._reset_timeout()  # back to the command timeout (RFC 5321 §4.5.3.2.7)
+
+    def _timeout_cb(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self._in_data:
+            quiet = self.loop.time() - self._last_input
+            if quiet < self._limits.data_timeout_s:
+                self._reset_timeout(self._limits.data_timeout_s - quiet)
+                return
+        log.info(
+            "smtp timeout client=%s phase=%s", self._peer, "data" if self._in_data else "command"
+        )
+        self._close_with(codes.TIMEOUT)
+
+    def _close_with(self, reply: Reply) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        _write_transport(transport).write(f"{reply}\r\n".encode())
+        transport.close()
+
+    # -- replies --------------------------------------------------------------------------
+
+    async def push(self, status: AnyStr) -> None:
+        """Every reply goes out here: aiosmtpd's own get enhanced status codes."""
+        if isinstance(status, str):
+            if self._greeted:
+                status = codes.with_enhanced_code(status)  # type: ignore[assignment]
+            self._greeted = True
+            if status.startswith("354"):
+                self._data_reply_started = True
+            self._last_reply = status
+        await super().push(status)
+
+    async def _push_exempt(self, line: str) -> None:
+        """A reply to HELO/EHLO: RFC 2034 §3 (4) exempts it from enhanced codes."""
+        await super().push(line)
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Anything escaping a command (a bug): log it with a reference, reply 451."""
+        ref = new_transaction_id()
+        log.error(
+            "smtp internal_error ref=%s client=%s error=%s",
+            ref,
+            self._peer,
+            type(error).__name__,
+            exc_info=error,
+        )
+        return str(codes.INTERNAL_ERROR.format(ref=ref))
+
+    # -- HELO / EHLO (RFC 5321 §4.1.1.1) --------------------------------------------------
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str | None) -> None:
+        if not hostname or has_control_characters(hostname):
+            await self._push_exempt(str(codes.EHLO_SYNTAX))
+            return
+        # RFC 5321 §4.1.4: EHLO resets the transaction.
+        self._set_rset_state()  # type: ignore[no-untyped-call]
+        assert self.session is not None
+        self.session.extended_smtp = True
+        self.session.host_name = hostname
+        lines = [self.hostname, *self._ehlo_keywords()]
+        for number, line in enumerate(lines, start=1):
+            await self._push_exempt(f"250{' ' if number == len(lines) else '-'}{line}")
+
+    def _ehlo_keywords(self) -> list[str]:
+        keywords = [
+            "PIPELINING",  # RFC 2920
+            f"SIZE {self._limits.max_message_bytes}",  # RFC 1870
+            "8BITMIME",  # RFC 6152
+            "SMTPUTF8",  # RFC 6531
+            "ENHANCEDSTATUSCODES",  # RFC 2034
+            "CHUNKING",  # RFC 3030
+        ]
+        # RFC 3207 §4.2: STARTTLS is not offered once TLS runs.
+        if self.tls_context is not None and self.tls_description() is None:
+            keywords.append("STARTTLS")
+        return keywords
+
+    @syntax("HELO hostname")
+    async def smtp_HELO(self, hostname: str | None) -> None:
+        if not hostname or has_control_characters(hostname):
+            await self._push_exempt(str(codes.HELO_SYNTAX))
+            return
+        self._set_rset_state()  # type: ignore[no-untyped-call]
+        assert self.session is not None
+        self.session.extended_smtp = False
+        self.session.host_name = hostname
+        await self._push_exempt(f"250 {self.hostname}")
+
+    # -- commands we do not offer -----------------------------------------------------------
+
+    async def smtp_VRFY(self, arg: str | None) -> None:
+        await self.push(str(codes.NOT_IMPLEMENTED))  # RFC 5321 §7.3 allows refusing VRFY
+
+    async def smtp_EXPN(self, arg: str | None) -> None:
+        await self.push(str(codes.NOT_IMPLEMENTED))  # RFC 5321 §7.3
+
+    async def smtp_HELP(self, arg: str | None) -> None:
+        await self.push(str(codes.HELP))  # RFC 5321 §4.1.1.8; not an EHLO keyword
+
+    async def smtp_AUTH(self, arg: str | None) -> None:
+        await self.push(str(codes.NOT_IMPLEMENTED))  # inbound MX: no AUTH (submission later)
+
+    # -- STARTTLS (RFC 3207) ----------------------------------------------------------------
+
+    async def smtp_STARTTLS(self, arg: str | None) -> None:
+        if self.tls_description() is not None:
+            await self.push(str(codes.TLS_ALREADY_ACTIVE))  # RFC 3207 §4.2
+            return
+        # aiosmtpd's connection_made() empties the read buffer once the handshake is done:
+        # commands pipelined after STARTTLS in plaintext are never executed (RFC 3207 §6,
+        # CVE-2011-0411), and it starts a new session, so EHLO is required again (§4.2).
+        await super().smtp_STARTTLS(arg)
+        tls = self.tls_description()
+        if tls is not None:
+            log.info("smtp starttls client=%s tls=%s", self._peer, tls)
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def _set_post_data_state(self) -> None:
+        """After DATA / BDAT LAST, and (through `_set_rset_state`) RSET, HELO, EHLO,
+        STARTTLS: a new envelope, no chunks (RFC 3030 §2: RSET clears the chunks)."""
+        super()._set_post_data_state()  # type: ignore[no-untyped-call]
+        self._chunks = None
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        assert self.session is not None and self.envelope is not None
+        # Syntax is checked where aiosmtpd would check it: after HELO and nesting.
+        if self.session.host_name and not self.envelope.mail_from and self._unclosed(arg, "FROM:"):
+            await self.push(str(codes.BAD_SENDER_SYNTAX))
+            return
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        assert self.envelope is not None
+        if self.envelope.mail_from and self._unclosed(arg, "TO:"):
+            await self.push(str(codes.BAD_RECIPIENT_SYNTAX))
+            return
+        await super().smtp_RCPT(arg)
+
+    def _unclosed(self, arg: str | None, keyword: str) -> bool:
+        path = self._strip_command_keyword(keyword, arg) if arg is not None else None
+        return path is not None and not path_is_closed(path)
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        if self._chunks is not None:
+            await self.push(str(codes.DATA_AFTER_BDAT))  # RFC 3030 §2
+            return
+        envelope = self.envelope
+        self._data_reply_started = False
+        self._enter_data()
+        try:
+            # aiosmtpd reads lines up to CRLF only and ends at a line that is exactly
+            # ".\r\n" (RFC 5321 §4.1.1.4): <LF>.<LF> and the like are content; the DATA
+            # hook then makes every line ending CRLF (CVE-2023-51764 class).
+            await super().smtp_DATA(arg)
+        finally:
+            self._leave_data()
+        if self._data_reply_started and envelope is not None and envelope.content is None:
+            # aiosmtpd refused the data itself (too long a line, too much data): log it.
+            self._log_refused(envelope, self._last_reply, size=None)
+
+    @syntax("BDAT <size> [LAST]")
+    async def smtp_BDAT(self, arg: str | None) -> None:
+        command = bdat_command(arg)
+        if command is None:
+            # RFC 3030 §2: the size is the only way to find where the chunk ends; without
+            # it the octets that follow would be read as commands. So we answer 501 and
+            # then close with 421 (RFC 5321 §3.8: a server closes only with a 421).
+            log.info("smtp bdat_unparseable client=%s", self._peer)
+            await self.push(str(codes.BDAT_SYNTAX))
+            self._close_with(codes.SERVICE_UNAVAILABLE)
+            return
+        self._enter_data()
+        try:
+            await self._bdat(command)
+        finally:
+            self._leave_data()
+
+    async def _bdat(self, command: BdatCommand) -> None:
+        assert self.envelope is not None
+        envelope = self.envelope
+        refusal = self._bdat_refusal(command)
+        if refusal is not None:
+            # RFC 3030 §2: a refused chunk's octets MUST still be read and discarded.
+            await self._read_octets(command.size, None)
+            if command.malformed:
+                self._set_post_data_state()  # RFC 3030 §2: the state is indeterminate
+            await self.push(str(refusal))
+            return
+        if self._chunks is None:
+            self._chunks = ChunkBuffer(limit=self._limits.max_message_bytes)
+        chunks = self._chunks
+        await self._read_octets(command.size, chunks)
+        if chunks.overflow:
+            # RFC 1870 §6.2 / RFC 3030 §2: read it all, then refuse; the transaction ends.
+            self._log_refused(envelope, str(codes.MESSAGE_TOO_BIG), size=chunks.received)
+            self._set_post_data_state()
+            await self.push(str(codes.MESSAGE_TOO_BIG))
+            return
+        if not command.last:
+            await self.push(str(codes.CHUNK_RECEIVED.format(size=command.size)))
+            return
+        envelope.content = envelope.original_content = chunks.content()
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
+    def _bdat_refusal(self, command: BdatCommand) -> Reply | None:
+        if command.malformed:
+            return codes.BDAT_SYNTAX
+        assert self.envelope is not None
+        if not self.envelope.mail_from:
+            return codes.NEED_MAIL  # also any BDAT after BDAT LAST (RFC 3030 §2)
+        if not self.envelope.rcpt_tos:
+            return codes.NEED_RCPT
+        return None
+
+    async def _read_octets(self, size: int, sink: ChunkBuffer | None) -> None:
+        """Read exactly `size` octets, a slice at a time, into `sink` (None: drop them)."""
+        remaining = size
+        while remaining > 0:
+            piece = await self._reader.read(min(remaining, BDAT_SLICE_BYTES))
+            if not piece:
+                raise ConnectionResetError("end of input inside a BDAT chunk")
+            remaining -= len(piece)
+            if sink is not None:
+                sink.feed(piece)
+
+    # -- the log of refused transactions ------------------------------------------------
+
+    def _log_refused(self, envelope: Envelope, reply: str, *, size: int | None) -> None:
+        log_transaction(
+            Transaction(
+                transaction_id="-",
+                session=self.session_info(),
+                sender=reverse_path(envelope.mail_from),
+                recipients=tuple(envelope.rcpt_tos),
+                outcome="refused",
+                reply=" ".join(reply.split(" ", 2)[:2]),  # "552 5.3.4"
+                size=size,
+            )
+        )
+
+
+class SmtpListener:
+    """One SMTP listener (a `[listeners]` entry): makes a connection per accepted socket.
+
+    The wiring passes `protocol_factory` to `loop.create_server` (with the TLS context
+    as `ssl=` for an implicit-TLS listener); `tls_context` here is for STARTTLS.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        policy: InboundPolicy,
+        limits: Limits,
+        hostname: str,
+        gate: ConnectionGate,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
+        self.name = name
+        self._limits = limits
+        self._hostname = hostname
+        self._gate = gate
+        self._tls_context = None if implicit_tls else tls_context
+        self._implicit_tls = implicit_tls
+        self._handler = InboundHandler(policy, limits=limits, hostname=hostname)
+        self._connections: set[InboundSMTP] = set()
+
+    def protocol_factory(self) -> InboundSMTP:
+        return InboundSMTP(
+            self._handler,
+            limits=self._limits,
+            hostname=self._hostname,
+            gate=self._gate,
+            listener=self.name,
+            connections=self._connections,
+            tls_context=self._tls_context,
+            implicit_tls=self._implicit_tls,
+        )
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    @property
+    def busy(self) -> bool:
+        """Some connection has a mail transaction open or is receiving a message."""
+        return any(connection.in_transaction for connection in self._connections)
+
+    def close_all(self) -> None:
+        """Say 421 4.3.2 to every connection and close it (the end of a graceful stop)."""
+        for connection in list(self._connections):
+            connection.shut_down()
