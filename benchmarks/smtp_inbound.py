@@ -34,11 +34,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def proc_stats(pid: int) -> tuple[float, int]:
-    """(CPU seconds, RSS bytes) of a process, from /proc."""
+def proc_stats(pid: int) -> tuple[tuple[float, float], int]:
+    """((user, system) CPU seconds, RSS bytes) of a process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    cpu = (int(fields[11]) / ticks, int(fields[12]) / ticks)
     rss = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -148,17 +148,21 @@ def main() -> int:
             (1, 100 * 1024, args.messages // 4),
             (16, 100 * 1024, args.messages // 4),
         ]
-        print(f"{'concurrency':>11} {'size':>7} {'msgs/s':>9} {'server CPU s':>13} {'RSS MB':>7}")
+        print(
+            f"{'concurrency':>11} {'size':>7} {'msgs/s':>9} {'CPU user s':>11} "
+            f"{'CPU sys s':>10} {'RSS MB':>7}"
+        )
         for concurrency, size, total in cases:
             cpu_before, _ = proc_stats(proc.pid)
             rate = run(run_case(port, concurrency, size, total))
             cpu_after, rss = proc_stats(proc.pid)
             print(
                 f"{concurrency:>11} {size // 1024:>6}K {rate:>9.0f} "
-                f"{cpu_after - cpu_before:>13.2f} {rss / 2**20:>7.1f}"
+                f"{cpu_after[0] - cpu_before[0]:>11.2f} {cpu_after[1] - cpu_before[1]:>10.2f} "
+                f"{rss / 2**20:>7.1f}"
             )
         cpu1, _ = proc_stats(proc.pid)
-        print(f"server CPU seconds total: {cpu1 - cpu0:.2f}")
+        print(f"server CPU seconds total: {sum(cpu1) - sum(cpu0):.2f}")
     finally:
         proc.terminate()
         proc.wait(30)
