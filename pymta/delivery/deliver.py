@@ -105,7 +105,7 @@ class Deliverer:
         refusal = router.check_recipient(session, sender, recipient)
         if refusal is not None:
             return refusal
-        mailboxes = [r.mailbox for r in router.expand([recipient]).local]
+        mailboxes = [r.mailbox for r in router.expand([recipient], hidden_copies=False).local]
         if mailboxes and all([await self.over_quota(m) for m in mailboxes]):
             return Refusal.OVER_QUOTA
         return None

@@ -66,13 +66,14 @@ class Router:
             return Refusal.UNKNOWN_USER
         if entry.internal and not session.authenticated_user and not self.sender_is_local(sender):
             return Refusal.INTERNAL_ONLY
-        expansion = self.expand([recipient])
+        expansion = self.expand([recipient], hidden_copies=False)
         if not expansion.local and not expansion.remote:
             return Refusal.MAILBOX_DISABLED if expansion.skipped else Refusal.UNKNOWN_USER
         return None
 
-    def expand(self, recipients: Sequence[str]) -> Expansion:
-        """Routes for `recipients`: one LocalRoute per distinct mailbox, hidden copies added."""
+    def expand(self, recipients: Sequence[str], *, hidden_copies: bool = True) -> Expansion:
+        """Routes for `recipients`: one LocalRoute per distinct mailbox, and the domains'
+        hidden copies (`copy_inbound_to`) unless `hidden_copies` is off."""
         local: dict[Mailbox, LocalRoute] = {}
         remote: dict[str, RemoteRoute] = {}
         skipped: list[str] = []
@@ -83,7 +84,7 @@ class Router:
                 first_rcpt_of_domain.setdefault(parts[1], rcpt)
             self._expand_address(rcpt, rcpt, 0, set(), local, remote, skipped)
         # The domain's hidden copy (copy_inbound_to), once per domain and message.
-        for domain_name, rcpt in first_rcpt_of_domain.items():
+        for domain_name, rcpt in first_rcpt_of_domain.items() if hidden_copies else ():
             domain = self.directory.domain(domain_name)
             if domain is not None and domain.copy_inbound_to is not None:
                 self._expand_ref(domain.copy_inbound_to, rcpt, 1, set(), local, remote, skipped)

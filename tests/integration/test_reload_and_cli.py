@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pwd
+import shutil
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.integration.conftest import ServerProcess, password_hash
 from tests.tomlw import dumps
@@ -169,3 +177,62 @@ def test_queue_commands_on_a_stopped_server(
     assert pymta("-c", str(srv.config_path), "queue", "flush").returncode == 0
     assert pymta("-c", str(srv.config_path), "queue", "delete", queue_id).returncode == 0
     assert "empty" in pymta("-c", str(srv.config_path), "queue", "list").stdout
+
+
+def test_sigterm_lets_a_transaction_in_flight_finish(
+    pymta_process: Callable[..., ServerProcess],
+) -> None:
+    srv = pymta_process()
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+        c.ehlo("client")
+        c.mail("a@outside.test")
+        c.rcpt("alice@example.test")
+        code, _ = c.docmd("DATA")
+        assert code == 354
+        c.send(MSG[:20])
+        srv.signal(signal.SIGTERM)
+        wait_for(lambda: "SIGTERM" in srv.log())
+        # New connections are no longer accepted ...
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", srv.port), timeout=2) as late,
+        ):
+            assert late.recv(100) == b""
+        # ... but the transaction in flight completes and is acknowledged.
+        c.send(MSG[20:] + b".\r\n")
+        assert c.getreply()[0] == 250
+    assert srv.proc is not None and srv.proc.wait(20) == 0
+    assert len(srv.messages("alice")) == 1
+    assert list((srv.maildir("alice") / "tmp").iterdir()) == []
+
+
+def world_readable(path: Path) -> bool:
+    """Can any user reach and read `path` (every parent searchable by others)?"""
+    return all(p.stat().st_mode & 0o005 == 0o005 for p in [path, *path.parents])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_drops_privileges_after_binding(pymta_process: Callable[..., ServerProcess]) -> None:
+    data = Path(tempfile.mkdtemp(prefix="pymta-drop-"))
+    data.chmod(0o755)  # `nobody` must reach the data dir; tmp_path's parents are private
+
+    def edit(cfg: dict) -> None:  # type: ignore[type-arg]
+        cfg["server"]["user"] = "nobody"
+        cfg["server"]["data_dir"] = str(data / "data")
+
+    try:
+        srv = pymta_process(edit)
+        assert srv.proc is not None
+        status = Path(f"/proc/{srv.proc.pid}/status").read_text()
+        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+        nobody = pwd.getpwnam("nobody").pw_uid
+        assert uid_line.split()[1:] == [str(nobody)] * 4
+        assert (data / "data" / "mail").stat().st_uid == nobody
+        if not world_readable(Path(sys.base_prefix)):
+            return  # this interpreter lives where `nobody` cannot import from (e.g. /root)
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+            assert c.sendmail("a@outside.test", ["alice@example.test"], MSG) == {}
+        stored = next((srv.maildir("alice") / "new").iterdir())
+        assert stored.stat().st_uid == nobody
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

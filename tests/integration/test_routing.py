@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
@@ -241,3 +242,31 @@ def test_malformed_recipient_gets_a_syntax_error(
         code, _ = c.docmd(f"RCPT TO:{rcpt}")
         assert 500 <= code < 600
         assert c.noop()[0] == 250
+
+
+def test_local_copy_that_cannot_be_delivered_now_is_retried_from_the_queue(
+    pymta_server: Callable[..., ServerThread],
+) -> None:
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["directory"]["users"][0]["quota"] = "1K"  # alice
+
+    srv = pymta_server(edit)
+    assert send(srv, ["alice@example.test"], subject="x" * 600) == {}  # crosses the line
+    # info@ reaches alice (full: her copy waits in the queue) and bob (delivered now).
+    assert send(srv, ["info@example.test"], subject="second") == {}
+    assert len(srv.messages("bob")) == 1
+    assert len(srv.messages("alice")) == 1
+    assert srv.server is not None
+    [entry] = srv.server.queue.list()
+    assert [(r.address, r.transport) for r in entry.recipients] == [("info@example.test", "local")]
+    # The admin raises the quota; the queue delivers the waiting copy on its next retry.
+    text = srv.config_path.read_text().replace('quota = "1K"', 'quota = "1M"')
+    srv.config_path.write_text(text)
+    assert srv.reload()
+    srv.call(srv.server.queue.process_due())
+    deadline = time.monotonic() + 15
+    while len(srv.messages("alice")) < 2:
+        assert time.monotonic() < deadline, "the queued copy was not delivered"
+        time.sleep(0.1)
+    assert b"Delivered-To: info@example.test" in srv.messages("alice")[1]
+    assert srv.server.queue.list() == []
