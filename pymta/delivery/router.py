@@ -74,35 +74,36 @@ class Router:
     def expand(self, recipients: Sequence[str], *, hidden_copies: bool = True) -> Expansion:
         """Routes for `recipients`: one LocalRoute per distinct mailbox, and the domains'
         hidden copies (`copy_inbound_to`) unless `hidden_copies` is off."""
-        local: dict[Mailbox, LocalRoute] = {}
-        remote: dict[str, RemoteRoute] = {}
-        skipped: list[str] = []
+        walk = _Expansion(self.directory)
         first_rcpt_of_domain: dict[str, str] = {}
         for rcpt in recipients:
             parts = split_address(rcpt)
             if parts is not None:
                 first_rcpt_of_domain.setdefault(parts[1], rcpt)
-            self._expand_address(rcpt, rcpt, 0, set(), local, remote, skipped)
+            walk.address(rcpt, rcpt, 0, frozenset())
         # The domain's hidden copy (copy_inbound_to), once per domain and message.
         for domain_name, rcpt in first_rcpt_of_domain.items() if hidden_copies else ():
             domain = self.directory.domain(domain_name)
             if domain is not None and domain.copy_inbound_to is not None:
-                self._expand_ref(domain.copy_inbound_to, rcpt, 1, set(), local, remote, skipped)
-        return Expansion(tuple(local.values()), tuple(remote.values()), tuple(skipped))
+                walk.destination(domain.copy_inbound_to, rcpt, 1, frozenset())
+        return Expansion(
+            tuple(walk.local.values()), tuple(walk.remote.values()), tuple(walk.skipped)
+        )
 
-    def _expand_address(
-        self,
-        address: str,
-        rcpt: str,
-        depth: int,
-        seen: set[str],
-        local: dict[Mailbox, LocalRoute],
-        remote: dict[str, RemoteRoute],
-        skipped: list[str],
-    ) -> None:
+
+class _Expansion:
+    """One walk over the alias graph, collecting routes as it goes."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self.local: dict[Mailbox, LocalRoute] = {}
+        self.remote: dict[str, RemoteRoute] = {}
+        self.skipped: list[str] = []
+
+    def address(self, address: str, rcpt: str, depth: int, seen: frozenset[str]) -> None:
         parts = split_address(address)
         if parts is None or not self.directory.is_local_domain(parts[1]):
-            remote.setdefault(address.lower(), RemoteRoute(address, rcpt))
+            self.remote.setdefault(address.lower(), RemoteRoute(address, rcpt))
             return
         key = f"{parts[0]}@{parts[1]}"
         if key in seen or depth > MAX_ALIAS_DEPTH:
@@ -113,18 +114,9 @@ class Router:
             log.warning("destination resolves to nothing address=%s rcpt=%s", key, rcpt)
             return
         for ref in entry.destinations:
-            self._expand_ref(ref, rcpt, depth + 1, seen | {key}, local, remote, skipped)
+            self.destination(ref, rcpt, depth + 1, seen | {key})
 
-    def _expand_ref(
-        self,
-        ref: DestinationRef,
-        rcpt: str,
-        depth: int,
-        seen: set[str],
-        local: dict[Mailbox, LocalRoute],
-        remote: dict[str, RemoteRoute],
-        skipped: list[str],
-    ) -> None:
+    def destination(self, ref: DestinationRef, rcpt: str, depth: int, seen: frozenset[str]) -> None:
         mailbox: Mailbox | None = None
         if ref.user is not None:
             user = self.directory.user(ref.user)
@@ -132,11 +124,11 @@ class Router:
         elif ref.public is not None:
             mailbox = self.directory.public_mailbox(ref.public)
         elif ref.address is not None:
-            self._expand_address(ref.address, rcpt, depth, seen, local, remote, skipped)
+            self.address(ref.address, rcpt, depth, seen)
             return
         if mailbox is None:
             log.warning("destination resolves to nothing destination=%s rcpt=%s", ref, rcpt)
         elif not mailbox.enabled:
-            skipped.append(str(mailbox))
+            self.skipped.append(str(mailbox))
         else:
-            local.setdefault(mailbox, LocalRoute(mailbox, rcpt))
+            self.local.setdefault(mailbox, LocalRoute(mailbox, rcpt))
