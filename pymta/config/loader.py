@@ -1,6 +1,6 @@
 """TOML → `model.Config`: read, check every value, and report every problem at once.
 
-The reading is table by table (`_Table` tracks which keys were read, so anything left over
+The reading is table by table (`Table` tracks which keys were read, so anything left over
 is an "unknown key"); references between tables (a user's domain, a destination's user or
 public mailbox, a group's members) are checked once everything is read. Problems go to one
 collector and are raised together as `ConfigError`, sorted by line.
@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 import os
 import re
 import socket
 import tomllib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pymta.config import units
 from pymta.config.errors import (
     ConfigError,
     ConfigProblem,
@@ -53,19 +51,19 @@ from pymta.config.model import (
     TlsMode,
     UserConfig,
 )
+from pymta.config.names import (
+    domain_problem,
+    local_part_problem,
+    public_name_problem,
+    user_name_problem,
+)
+from pymta.config.tables import Problems, Table
 
 logger = logging.getLogger(__name__)
 
 # Hash formats the auth layer verifies: argon2 (argon2-cffi) and SHA512-CRYPT (libpass).
 PASSWORD_HASH_PREFIXES = ("$argon2id$", "$argon2i$", "$6$")
 
-# RFC 1035 §2.3.4 / RFC 1123 §2.1: labels of letters, digits and inner hyphens, 1–63
-# octets each; RFC 5321 §4.5.3.1.2 caps a domain at 255 octets (253 in text form).
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-# RFC 5322 §3.2.3 dot-atom-text, the local-part form pymta accepts (no quoted strings).
-_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_USER_NAME = re.compile(r"[a-z0-9._-]+")
-_PUBLIC_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _SYNTAX_POSITION = re.compile(
     r"^(?P<message>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$"
 )
@@ -104,7 +102,7 @@ def parse_config(text: str, *, source: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(exc, text, source)]) from None
-    problems = _Problems(source, KeyLocator(text))
+    problems = Problems(source, KeyLocator(text))
     config = _Reader(problems, source).read(data)
     if problems.found:
         ordered = sorted(problems.found, key=lambda p: p.line if p.line is not None else 0)
@@ -127,278 +125,6 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, source: Path) -> Co
     return ConfigProblem(source, line, "", f"TOML syntax error: {message}")
 
 
-class _Problems:
-    """The collector every reader reports to."""
-
-    def __init__(self, source: Path, locator: KeyLocator) -> None:
-        self.source = source
-        self.found: list[ConfigProblem] = []
-        self._locator = locator
-
-    def add(self, path: KeyPath, message: str) -> None:
-        line = self._locator.line_of(path)
-        self.found.append(ConfigProblem(self.source, line, format_key_path(path), message))
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "table"
-    return "date/time"
-
-
-def _quoted(choices: Sequence[str]) -> str:
-    return ", ".join(f'"{choice}"' for choice in choices)
-
-
-class _Table:
-    """One TOML table being read: typed getters that report problems and fall back.
-
-    Every getter marks its key as known, present or not; `finish()` reports the keys of the
-    table that no getter asked for.
-    """
-
-    def __init__(self, problems: _Problems, data: Mapping[str, object], path: KeyPath) -> None:
-        self.problems = problems
-        self.path = path
-        self._data = data
-        self._known: dict[str, None] = {}
-
-    def at(self, key: str | int) -> KeyPath:
-        return (*self.path, key)
-
-    def report(self, key: str, message: str) -> None:
-        self.problems.add(self.at(key), message)
-
-    def take(self, key: str) -> object | None:
-        """The raw value (None when absent: TOML has no null)."""
-        self._known[key] = None
-        return self._data.get(key)
-
-    def wrong_type(self, path: KeyPath, value: object, expected: str) -> None:
-        self.problems.add(path, f"wrong type: got {_type_name(value)} (expected {expected})")
-
-    def missing(self, key: str, expected: str) -> None:
-        self.report(key, f"missing key (expected {expected})")
-
-    def finish(self) -> None:
-        for key in self._data:
-            if key not in self._known:
-                known = ", ".join(self._known)
-                self.report(key, f"unknown key (expected one of: {known})")
-
-    def string(self, key: str, *, required: bool = False, expected: str = "a string") -> str | None:
-        value = self.take(key)
-        if value is None:
-            if required:
-                self.missing(key, expected)
-            return None
-        if not isinstance(value, str):
-            self.wrong_type(self.at(key), value, expected)
-            return None
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.take(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.wrong_type(self.at(key), value, "true or false")
-            return default
-        return value
-
-    def integer(
-        self, key: str, default: int | None, *, minimum: int = 1, maximum: int | None = None
-    ) -> int | None:
-        if maximum is None:
-            expected = f"an integer of at least {minimum}"
-        else:
-            expected = f"an integer from {minimum} to {maximum}"
-        value = self.take(key)
-        if value is None:
-            if default is None:
-                self.missing(key, expected)
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.wrong_type(self.at(key), value, expected)
-            return default
-        if value < minimum or (maximum is not None and value > maximum):
-            self.report(key, f"{value} is out of range (expected {expected})")
-            return default
-        return value
-
-    def choice(self, key: str, choices: Sequence[str], default: str | None) -> str | None:
-        expected = f"one of {_quoted(choices)}"
-        value = self.string(key, required=default is None, expected=expected)
-        if value is None:
-            return default
-        if value not in choices:
-            self.report(key, f"unknown value {value!r} (expected {expected})")
-            return default
-        return value
-
-    def size(self, key: str, *, minimum: int = 0) -> int | None:
-        """Bytes, or None when absent or wrong."""
-        value = self.take(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            self.wrong_type(self.at(key), value, units.SIZE_EXPECTED)
-            return None
-        try:
-            size = units.parse_size(value)
-        except ValueError as exc:
-            self.report(key, str(exc))
-            return None
-        if size < minimum:
-            self.report(key, f"{size} bytes is too small (expected at least {minimum})")
-            return None
-        return size
-
-    def duration(self, key: str, default: float, *, positive: bool = True) -> float:
-        return self._duration_value(self.take(key), self.at(key), default, positive=positive)
-
-    def _duration_value(
-        self, value: object, path: KeyPath, default: float, *, positive: bool
-    ) -> float:
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            self.wrong_type(path, value, units.DURATION_EXPECTED)
-            return default
-        try:
-            seconds = units.parse_duration(value)
-        except ValueError as exc:
-            self.problems.add(path, str(exc))
-            return default
-        if positive and seconds <= 0:
-            self.problems.add(path, f"duration is zero (expected {units.DURATION_EXPECTED} > 0)")
-            return default
-        return seconds
-
-    def durations(self, key: str, default: tuple[float, ...]) -> tuple[float, ...]:
-        expected = "an array of durations"
-        value = self.take(key)
-        if value is None:
-            return default
-        if not isinstance(value, list):
-            self.wrong_type(self.at(key), value, expected)
-            return default
-        if not value:
-            self.report(key, f"empty array (expected {expected}, at least one)")
-            return default
-        return tuple(
-            self._duration_value(item, (*self.at(key), i), math.nan, positive=True)
-            for i, item in enumerate(value)
-        )
-
-    def strings(self, key: str, *, expected: str) -> list[tuple[KeyPath, str]] | None:
-        """Each string of an array with its own key path; None when absent or wrong."""
-        value = self.take(key)
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            self.wrong_type(self.at(key), value, f"an array of {expected}")
-            return None
-        items: list[tuple[KeyPath, str]] = []
-        for i, item in enumerate(value):
-            path = (*self.at(key), i)
-            if isinstance(item, str):
-                items.append((path, item))
-            else:
-                self.wrong_type(path, item, expected)
-        return items
-
-    def table(self, key: str) -> _Table:
-        """A sub-table; an empty one when absent or wrong."""
-        value = self.take(key)
-        if value is None:
-            return _Table(self.problems, {}, self.at(key))
-        if not isinstance(value, dict):
-            self.wrong_type(self.at(key), value, f"a table ([{format_key_path(self.at(key))}])")
-            return _Table(self.problems, {}, self.at(key))
-        return _Table(self.problems, value, self.at(key))
-
-    def tables(self, key: str) -> list[_Table]:
-        """An array of tables; empty when absent or wrong."""
-        value = self.take(key)
-        expected = f"an array of tables ([[{format_key_path(self.at(key))}]])"
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.wrong_type(self.at(key), value, expected)
-            return []
-        tables: list[_Table] = []
-        for i, item in enumerate(value):
-            path = (*self.at(key), i)
-            if isinstance(item, dict):
-                tables.append(_Table(self.problems, item, path))
-            else:
-                self.wrong_type(path, item, expected)
-        return tables
-
-    def items(self) -> list[tuple[str, object]]:
-        """Every key of a table whose keys are names (like [listeners]); all are known."""
-        for key in self._data:
-            self._known[key] = None
-        return list(self._data.items())
-
-
-# --- names and addresses -------------------------------------------------------------------
-
-
-def domain_problem(name: str) -> str | None:
-    """Why `name` (already lower-cased) is not a domain name, or None when it is one."""
-    if not name.isascii():
-        return "not an ASCII domain (expected the xn-- form of an internationalised name)"
-    if len(name) > 253:  # RFC 5321 §4.5.3.1.2, less the root's dot and length octets
-        return "domain longer than 253 characters"
-    labels = name.split(".")
-    if not all(_LABEL.fullmatch(label) for label in labels):
-        return "malformed domain (expected labels of letters, digits and inner hyphens)"
-    return None
-
-
-def local_part_problem(local: str) -> str | None:
-    """Why `local` is not a local part pymta accepts, or None."""
-    if len(local.encode()) > 64:  # RFC 5321 §4.5.3.1.1
-        return "local part longer than 64 octets"
-    if not _DOT_ATOM.fullmatch(local):
-        # RFC 5321 §4.1.2 also allows a Quoted-string local part; no mailbox of ours has one.
-        return "malformed local part (expected a dot-atom: letters, digits, !#$%&'*+/=?^_`{|}~-)"
-    return None
-
-
-def user_name_problem(name: str) -> str | None:
-    """Why `name` (lower-cased) cannot be a user or group name, or None."""
-    expected = "(expected lower-case letters, digits, '.', '_', '-'; at most 64)"
-    if len(name) > 64:  # it is a local part: RFC 5321 §4.5.3.1.1
-        return f"name longer than 64 characters {expected}"
-    if not _USER_NAME.fullmatch(name):
-        return f"malformed name {expected}"
-    if name.startswith(".") or name.endswith(".") or ".." in name:
-        # It names a directory (no hidden files, no "..") and is a dot-atom local part.
-        return "a name may not start or end with '.' nor contain '..'"
-    return None
-
-
-def public_name_problem(name: str) -> str | None:
-    if not _PUBLIC_NAME.fullmatch(name):
-        return "malformed name (expected letters, digits, '.', '_', '-')"
-    if name.startswith("."):
-        return "a public mailbox name may not start with '.'"
-    return None
-
-
 @dataclass(frozen=True)
 class _PendingDestination:
     """A destination read syntactically, resolved once every table is read."""
@@ -415,14 +141,14 @@ class _PendingDestination:
 class _Reader:
     """Reads one parsed TOML document into a Config, reporting to `problems`."""
 
-    def __init__(self, problems: _Problems, source: Path) -> None:
+    def __init__(self, problems: Problems, source: Path) -> None:
         self.problems = problems
         self.source = source
         self.base_dir = Path(os.path.abspath(source.parent))
         self.pending: list[_PendingDestination] = []
 
     def read(self, data: Mapping[str, object]) -> Config:
-        root = _Table(self.problems, data, ())
+        root = Table(self.problems, data, ())
         server = self.server(root.table("server"))
         tls = self.tls(root.table("tls"))
         listeners = self.listeners(root.table("listeners"), tls)
@@ -451,7 +177,7 @@ class _Reader:
             source=self.source,
         )
 
-    def path(self, table: _Table, key: str, *, required: bool = False) -> Path | None:
+    def path(self, table: Table, key: str, *, required: bool = False) -> Path | None:
         """A file or directory path; relative ones are relative to the config file."""
         expected = "a path (relative paths are relative to the config file)"
         value = table.string(key, required=required, expected=expected)
@@ -467,7 +193,7 @@ class _Reader:
 
     # [server] and [tls]
 
-    def server(self, t: _Table) -> ServerConfig:
+    def server(self, t: Table) -> ServerConfig:
         hostname = t.string("hostname", expected="a domain name")
         if hostname is None:
             hostname = socket.getfqdn()
@@ -489,7 +215,7 @@ class _Reader:
             shutdown_timeout_s=shutdown,
         )
 
-    def tls(self, t: _Table) -> TlsConfig:
+    def tls(self, t: Table) -> TlsConfig:
         cert = self.path(t, "cert_file")
         key = self.path(t, "key_file")
         if cert is not None and key is None:
@@ -502,13 +228,13 @@ class _Reader:
 
     # [listeners.NAME]
 
-    def listeners(self, t: _Table, tls: TlsConfig) -> tuple[ListenerConfig, ...]:
+    def listeners(self, t: Table, tls: TlsConfig) -> tuple[ListenerConfig, ...]:
         listeners: list[ListenerConfig] = []
         for name, value in t.items():
             if not isinstance(value, dict):
                 t.wrong_type(t.at(name), value, f"a table ([listeners.{name}])")
                 continue
-            listener = self.listener(_Table(self.problems, value, t.at(name)), name)
+            listener = self.listener(Table(self.problems, value, t.at(name)), name)
             if listener is None:
                 continue
             self.check_bind_conflicts(listener, listeners)
@@ -521,7 +247,7 @@ class _Reader:
             listeners.append(listener)
         return tuple(listeners)
 
-    def listener(self, t: _Table, name: str) -> ListenerConfig | None:
+    def listener(self, t: Table, name: str) -> ListenerConfig | None:
         protocol = t.choice("protocol", [p.value for p in Protocol], None)
         addresses = self.bind_addresses(t)
         # 0: the kernel picks a free port (used by the test suite and benchmarks).
@@ -550,7 +276,7 @@ class _Reader:
             allow_plaintext_auth=plaintext_auth,
         )
 
-    def bind_addresses(self, t: _Table) -> tuple[str, ...] | None:
+    def bind_addresses(self, t: Table) -> tuple[str, ...] | None:
         """`addresses = [...]`, or one `address = "..."`, normalised by ipaddress."""
         expected = "IP addresses"
         one = t.take("address")
@@ -608,7 +334,7 @@ class _Reader:
 
     # [[domains]]
 
-    def domains(self, tables: list[_Table]) -> tuple[DomainConfig, ...]:
+    def domains(self, tables: list[Table]) -> tuple[DomainConfig, ...]:
         domains: list[DomainConfig] = []
         first: dict[str, KeyPath] = {}
         for t in tables:
@@ -640,7 +366,7 @@ class _Reader:
                 domains.append(DomainConfig(name, add_user, accept, catch_all, copy_to))
         return tuple(domains)
 
-    def domain_name(self, t: _Table, first: Mapping[str, KeyPath]) -> str | None:
+    def domain_name(self, t: Table, first: Mapping[str, KeyPath]) -> str | None:
         """The lower-cased name of a [[domains]] entry; None when bad or a duplicate."""
         name = t.string("name", required=True, expected="a domain name")
         if name is None:
@@ -656,7 +382,7 @@ class _Reader:
         return name
 
     def destination(
-        self, t: _Table, key: str, *, catch_all_of: str | None = None
+        self, t: Table, key: str, *, catch_all_of: str | None = None
     ) -> DestinationRef | None:
         expected = 'a user name, "public:NAME" or an email address'
         value = t.string(key, expected=expected)
@@ -695,7 +421,7 @@ class _Reader:
 
     # [directory]
 
-    def directory(self, t: _Table, domains: tuple[DomainConfig, ...]) -> DirectoryConfig:
+    def directory(self, t: Table, domains: tuple[DomainConfig, ...]) -> DirectoryConfig:
         backend = t.choice("backend", ("local",), DirectoryConfig.backend)
         domain_names = [d.name for d in domains]
         users: dict[str, UserConfig] = {}
@@ -720,7 +446,7 @@ class _Reader:
         merged_users, merged_groups = _merge_memberships(users.values(), groups.values())
         return DirectoryConfig(backend or "local", merged_users, merged_groups)
 
-    def user(self, t: _Table, domain_names: list[str]) -> UserConfig | None:
+    def user(self, t: Table, domain_names: list[str]) -> UserConfig | None:
         name = t.string("name", required=True, expected="a user name")
         domain = t.string("domain", required=True, expected="one of the [[domains]] names")
         password_hash = self.password_hash(t)
@@ -761,7 +487,7 @@ class _Reader:
             groups=tuple(group_names),
         )
 
-    def password_hash(self, t: _Table) -> Secret | None:
+    def password_hash(self, t: Table) -> Secret | None:
         """The hash as a Secret. Problems never quote the value, not even in part."""
         expected = "a hash starting with " + ", ".join(PASSWORD_HASH_PREFIXES)
         value = t.take("password_hash")
@@ -775,7 +501,7 @@ class _Reader:
             return None
         return Secret(value)
 
-    def group(self, t: _Table, user_names: Collection[str]) -> GroupConfig | None:
+    def group(self, t: Table, user_names: Collection[str]) -> GroupConfig | None:
         name = t.string("name", required=True, expected="a group name")
         members = t.strings("members", expected="user names") or []
         t.finish()
@@ -799,7 +525,7 @@ class _Reader:
 
     # [[public_mailboxes]]
 
-    def public_mailboxes(self, tables: list[_Table]) -> tuple[PublicMailboxConfig, ...]:
+    def public_mailboxes(self, tables: list[Table]) -> tuple[PublicMailboxConfig, ...]:
         mailboxes: list[PublicMailboxConfig] = []
         for t in tables:
             name = t.string("name", required=True, expected="a mailbox name")
@@ -821,7 +547,7 @@ class _Reader:
     # [[addresses]]
 
     def addresses(
-        self, tables: list[_Table], domains: tuple[DomainConfig, ...]
+        self, tables: list[Table], domains: tuple[DomainConfig, ...]
     ) -> tuple[AddressConfig, ...]:
         domain_names = [d.name for d in domains]
         entries: list[AddressConfig] = []
@@ -847,7 +573,7 @@ class _Reader:
             entries.append(AddressConfig(key[0], key[1], tuple(destinations), internal))
         return tuple(entries)
 
-    def address_key(self, t: _Table, domain_names: list[str]) -> tuple[str, str | None] | None:
+    def address_key(self, t: Table, domain_names: list[str]) -> tuple[str, str | None] | None:
         expected = '"local" (in every domain) or "local@domain"'
         value = t.string("address", required=True, expected=expected)
         if value is None:
@@ -872,12 +598,12 @@ class _Reader:
 
     # [mailboxes], [queue], [limits], [logging]
 
-    def mailboxes(self, t: _Table) -> MailboxesConfig:
+    def mailboxes(self, t: Table) -> MailboxesConfig:
         quota = t.size("default_quota")
         t.finish()
         return MailboxesConfig(quota if quota is not None else 0)
 
-    def queue(self, t: _Table) -> QueueConfig:
+    def queue(self, t: Table) -> QueueConfig:
         d = QueueConfig()
         retry = t.durations("retry_intervals", d.retry_intervals_s)
         max_age = t.duration("max_age", d.max_age_s)
@@ -885,7 +611,7 @@ class _Reader:
         t.finish()
         return QueueConfig(retry, max_age, scan)
 
-    def limits(self, t: _Table) -> Limits:
+    def limits(self, t: Table) -> Limits:
         d = Limits()
         max_connections = t.integer("max_connections", d.max_connections)
         per_ip = t.integer("max_connections_per_ip", d.max_connections_per_ip)
@@ -912,7 +638,7 @@ class _Reader:
             max_recipients=recipients or d.max_recipients,
         )
 
-    def logging(self, t: _Table) -> LoggingConfig:
+    def logging(self, t: Table) -> LoggingConfig:
         level = t.choice("level", _LOG_LEVELS, LoggingConfig.level)
         t.finish()
         return LoggingConfig(level or LoggingConfig.level)
@@ -952,7 +678,7 @@ class _Resolver:
 
     def __init__(
         self,
-        problems: _Problems,
+        problems: Problems,
         domains: tuple[DomainConfig, ...],
         directory: DirectoryConfig,
         public: tuple[PublicMailboxConfig, ...],
