@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import smtplib
 import socket
 import ssl
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -259,3 +261,23 @@ def test_enhanced_status_codes_on_every_reply(pymta_server: Callable[..., Server
     ]:
         c.send(command)
         c.expect(prefix)
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by `make test`")
+@pytest.mark.parametrize("tls", [[], ["--tls"]], ids=["plain", "starttls"])
+def test_swaks_delivers_to_a_user(
+    pymta_server: Callable[..., ServerThread], tls: list[str]
+) -> None:
+    """The README's check: `swaks --server ... --to alice@example.test` lands in new/."""
+    srv = pymta_server()
+    result = subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{srv.port()}", "--to", "alice@example.test", *tls],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "250 2.0.0" in result.stdout
+    [msg] = srv.messages("alice")
+    assert b"This is a test mailing" in msg
+    assert len(list((srv.maildir("alice") / "new").iterdir())) == 1
