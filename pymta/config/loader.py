@@ -625,6 +625,19 @@ class _Reader:
         message = t.size("max_message_size", minimum=1)
         # RFC 5321 §4.5.3.1.8: at least 100 recipients MUST be accepted.
         recipients = t.integer("max_recipients", d.max_recipients, minimum=100)
+        # RFC 7162 §4: at least 8192 octets.
+        imap_line = t.integer("imap_max_line_bytes", d.imap_max_line_bytes, minimum=8192)
+        # RFC 9051 §5.4: at least 30 minutes once authenticated.
+        imap_idle = t.duration("imap_idle_timeout", d.imap_idle_timeout_s)
+        if imap_idle < 1800:
+            t.report("imap_idle_timeout", "shorter than 30m (expected at least 30m, RFC 9051 §5.4)")
+        imap_login = t.duration("imap_login_timeout", d.imap_login_timeout_s)
+        failure_delay = t.duration("auth_failure_delay", d.auth_failure_delay_s, positive=False)
+        failures_ip = t.integer("auth_max_failures_per_ip", d.auth_max_failures_per_ip, minimum=1)
+        failures_user = t.integer(
+            "auth_max_failures_per_user", d.auth_max_failures_per_user, minimum=1
+        )
+        failure_window = t.duration("auth_failure_window", d.auth_failure_window_s)
         t.finish()
         return Limits(
             max_connections=max_connections or d.max_connections,
@@ -636,6 +649,13 @@ class _Reader:
             max_line_bytes=line or d.max_line_bytes,
             max_message_bytes=message if message is not None else d.max_message_bytes,
             max_recipients=recipients or d.max_recipients,
+            imap_max_line_bytes=imap_line or d.imap_max_line_bytes,
+            imap_idle_timeout_s=imap_idle,
+            imap_login_timeout_s=imap_login,
+            auth_failure_delay_s=failure_delay,
+            auth_max_failures_per_ip=failures_ip or d.auth_max_failures_per_ip,
+            auth_max_failures_per_user=failures_user or d.auth_max_failures_per_user,
+            auth_failure_window_s=failure_window,
         )
 
     def logging(self, t: Table) -> LoggingConfig:

@@ -179,6 +179,21 @@ class Limits:
     max_message_bytes: int = 50 * 1024 * 1024  # advertised with SIZE (RFC 1870)
     # RFC 5321 §4.5.3.1.8: at least 100 recipients MUST be accepted.
     max_recipients: int = 100
+    # IMAP: a command line without its literals. RFC 7162 §4 asks servers to accept at
+    # least 8192 octets; Dovecot's imap_max_line_length is 64 KiB. Literals (APPEND) are
+    # capped by max_message_bytes (advertised as APPENDLIMIT, RFC 7889).
+    imap_max_line_bytes: int = 65536
+    # RFC 9051 §5.4: the autologout timer of an authenticated session is at least 30 minutes
+    # (IDLE included); before authentication it may be shorter.
+    imap_idle_timeout_s: float = 1800.0
+    imap_login_timeout_s: float = 60.0
+    # Failed logins (every protocol): each failure delays the answer by
+    # auth_failure_delay_s, doubling per recent failure of that IP (Dovecot's auth
+    # penalty); past the per-IP or per-user maximum within the window, logins are refused.
+    auth_failure_delay_s: float = 2.0
+    auth_max_failures_per_ip: int = 10
+    auth_max_failures_per_user: int = 10
+    auth_failure_window_s: float = 900.0
 
 
 @dataclass(frozen=True)
