@@ -93,7 +93,14 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    asyncio.run(run())
+    from pymta.datalock import DataDirLock, DataDirLocked
+
+    try:
+        with DataDirLock(config.server.data_dir):
+            asyncio.run(run())
+    except DataDirLocked:
+        print("the server is running on this data directory: stop it first", file=sys.stderr)
+        return 1
     return 0
 
 
