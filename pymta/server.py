@@ -19,12 +19,17 @@ import signal
 import ssl
 from pathlib import Path
 
+from pymta.auth.authenticator import Authenticator
+from pymta.auth.passwords import Passwords
+from pymta.auth.throttle import MonotonicClock, Throttle
 from pymta.config.errors import ConfigError
 from pymta.config.loader import load_config
 from pymta.config.model import Config, ListenerConfig, Protocol, TlsConfig, TlsMode
 from pymta.delivery.deliver import Deliverer, DirectoryHolder, LocalTransport
 from pymta.directory.local import LocalDirectory
 from pymta.gate import ConnectionGate
+from pymta.imap.server import ImapListener
+from pymta.imap.session import ImapSession, SessionConfig
 from pymta.queue import Queue
 from pymta.smtp.server import SmtpListener
 from pymta.store import Store
@@ -45,6 +50,13 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:
     return ctx
 
 
+def make_authenticator(directory: DirectoryHolder, config: Config) -> Authenticator:
+    """The one authenticator of the process: every protocol's failed logins count in the
+    same throttle."""
+    clock = MonotonicClock()
+    return Authenticator(directory, Passwords(), Throttle(config.limits, clock), clock)
+
+
 class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -58,9 +70,11 @@ class Server:
             config.limits.max_connections, config.limits.max_connections_per_ip
         )
         self.tls = tls_context(config.tls)
+        # One authenticator (and its failed-login throttle) for every protocol.
+        self.authenticator = make_authenticator(self.directory, config)
         self.ports: dict[str, int] = {}  # listener name → bound port (port 0 in tests)
         self._servers: list[asyncio.base_events.Server] = []
-        self._listeners: list[SmtpListener] = []
+        self._listeners: list[SmtpListener | ImapListener] = []
         self._queue_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
@@ -78,7 +92,7 @@ class Server:
         )
 
     async def _start_listener(self, cfg: ListenerConfig) -> None:
-        if cfg.protocol is not Protocol.SMTP:
+        if cfg.protocol not in (Protocol.SMTP, Protocol.IMAP):
             log.warning(
                 "listener not built yet, skipped name=%s protocol=%s", cfg.name, cfg.protocol.value
             )
@@ -89,14 +103,8 @@ class Server:
                 f"listeners.{cfg.name}.tls",
                 "TLS needs [tls] cert_file and key_file",
             )
-        listener = SmtpListener(
-            name=cfg.name,
-            policy=self.deliverer,
-            limits=self.config.limits,
-            hostname=self.config.server.hostname,
-            tls_context=self.tls if cfg.tls is TlsMode.STARTTLS else None,
-            implicit_tls=cfg.tls is TlsMode.IMPLICIT,
-            gate=self.gate,
+        listener = (
+            self._imap_listener(cfg) if cfg.protocol is Protocol.IMAP else self._smtp_listener(cfg)
         )
         self._listeners.append(listener)
         loop = asyncio.get_running_loop()
@@ -113,6 +121,44 @@ class Server:
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]  # all addresses share an ephemeral port
         self.ports[cfg.name] = port
+
+    def _imap_listener(self, cfg: ListenerConfig) -> ImapListener:
+        starttls = self.tls if cfg.tls is TlsMode.STARTTLS else None
+
+        def session(peer_ip: str, tls_active: bool) -> ImapSession:
+            # The config of the moment: a SIGHUP reload applies to new sessions.
+            config = self.config
+            session_config = SessionConfig(
+                store=self.store,
+                authenticator=self.authenticator,
+                directory=self.directory,
+                limits=config.limits,
+                hostname=config.server.hostname,
+                listener=cfg.name,
+                starttls_available=starttls is not None,
+                # The loader allows it only on loopback-only listeners.
+                plaintext_auth=cfg.allow_plaintext_auth,
+            )
+            return ImapSession(session_config, peer_ip=peer_ip, tls_active=tls_active)
+
+        return ImapListener(
+            name=cfg.name,
+            session_factory=session,
+            limits=self.config.limits,
+            gate=self.gate,
+            tls_context=starttls,
+        )
+
+    def _smtp_listener(self, cfg: ListenerConfig) -> SmtpListener:
+        return SmtpListener(
+            name=cfg.name,
+            policy=self.deliverer,
+            limits=self.config.limits,
+            hostname=self.config.server.hostname,
+            tls_context=self.tls if cfg.tls is TlsMode.STARTTLS else None,
+            implicit_tls=cfg.tls is TlsMode.IMPLICIT,
+            gate=self.gate,
+        )
 
     async def stop(self) -> None:
         """Graceful stop: no new connections, transactions in flight may finish."""

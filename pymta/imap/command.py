@@ -226,7 +226,7 @@ class Authenticate(Command):
 
     tag: str
     mechanism: str  # upper-case
-    initial_response: bytes | None = None
+    initial_response: bytes | None = field(default=None, repr=False)  # may hold a password
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,17 @@ Invariants:
   the store's back are picked up on the next access (new/ and cur/ mtimes), and a lost or
   corrupt index is rebuilt with the same UIDs and UIDVALIDITY.
 - Usage (bytes, messages per root) changes in the same transaction as the messages.
+- Every message the store writes (deliver, append, copy, move) gets its summary and the
+  IMAP wire bytes of ENVELOPE / BODY / BODYSTRUCTURE in that same transaction; others get
+  them on first request (cache.py). Reads for IMAP (`listing`, `fetch_rows`) are single
+  queries returning plain tuples and arrays.
+- Expunged UIDs are remembered with their modseq (tombstones, bounded per folder); a
+  folder's `vanished_floor` says from which modseq on they are complete (QRESYNC).
+- COPY and MOVE are durable on return and never lose a message: a copy is linked (or
+  copied and fsynced) into tmp/ and placed like a delivery; a move within a root renames
+  each file into the destination under a name carrying its new U= (a crash before the
+  index commit leaves it adopted there on the next access); across roots it is copy, then
+  expunge.
 - Subscribers are told of changes after the commit, in commit order per folder.
 - Blocking work runs on the store's thread pool; lock order is tree → folder → index (see
   root.py). One `Store` per data directory per host: locks are in-process.
@@ -41,29 +52,39 @@ from .flags import LETTER_NAMES, imap_flags, split_flags
 from .model import (
     DEFAULT_FOLDERS,
     SPECIAL_USES,
+    AppendItem,
     CachedSummary,
     Change,
+    CopyResult,
     Delivered,
+    FlagsResult,
     FolderInfo,
+    Listing,
     MailboxRef,
     MessageMeta,
     Usage,
 )
 from .notify import Subscription
 from .store import Store
+from .views import FETCH_COLUMNS
 
 __all__ = [
     "DEFAULT_FOLDERS",
+    "FETCH_COLUMNS",
     "LETTER_NAMES",
     "SPECIAL_USES",
+    "AppendItem",
     "CachedSummary",
     "Change",
+    "CopyResult",
     "Delivered",
+    "FlagsResult",
     "FolderExists",
     "FolderInfo",
     "FolderNotFound",
     "InvalidFlag",
     "InvalidName",
+    "Listing",
     "MailboxRef",
     "MessageMeta",
     "MessageNotFound",

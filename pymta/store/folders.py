@@ -3,7 +3,8 @@
 Each takes `tree_lock` first, then the folder locks of every folder it touches (in name
 order), then the index: the lock order of root.py. Maildir++ hierarchy is implicit (a
 folder "A.B" is one directory `.A.B`, whether or not `.A` exists), so deleting a parent
-leaves its children alone and renaming one moves every directory under its name.
+leaves its children alone and renaming one moves every directory under its name; creating
+or renaming to "A.B" creates a missing "A" (RFC 9051 §6.3.4, §6.3.6 SHOULD).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .errors import FolderExists, FolderNotFound, InvalidName, NotAllowed
 from .index import FolderRow, FolderStats
 from .maildir import fsync_dir
 from .model import SPECIAL_USES, Change, FolderInfo
-from .names import INBOX, canonical_folder
+from .names import INBOX, SEPARATOR, canonical_folder
 from .root import TRASH_PREFIX, MailboxRoot
 
 log = logging.getLogger(__name__)
@@ -26,30 +27,47 @@ log = logging.getLogger(__name__)
 
 class FolderTree(MailboxRoot):
     def create_folder(self, name: str, special_use: str | None) -> None:
+        """RFC 9051 §6.3.4; missing superior names ("A" for "A.B") are created too, as
+        the RFC says a server SHOULD. Refused (FolderExists) before anything is created."""
         name = canonical_folder(name)
         if special_use is not None and special_use not in SPECIAL_USES:
             raise InvalidName(f"unknown special-use attribute {special_use!r} (RFC 6154 §2)")
         with self.tree_lock:
             self._sync_tree()
-            with self.folder_lock(name):
-                if name == INBOX or self.folder_dir(name).exists():
-                    raise FolderExists(name)
-                with self.index.transaction():
-                    uidvalidity = self._new_uidvalidity()
-                mtimes = self._make_folder_dir(name, uidvalidity, special_use)
-                with self.index.transaction():
-                    self.index.insert_folder(
-                        name,
-                        uidvalidity=uidvalidity,
-                        uidnext=1,
-                        highestmodseq=1,
-                        special_use=special_use,
-                        subscribed=False,
-                        new_mtime_ns=mtimes.new_mtime_ns,
-                        cur_mtime_ns=mtimes.cur_mtime_ns,
-                        settled=True,
-                    )
-                self._publish([Change(name, "folders", uidvalidity=uidvalidity)])
+            if name == INBOX or self.folder_dir(name).exists():
+                raise FolderExists(name)
+            self._create_parents(name)
+            self._create_one(name, special_use)
+
+    def _create_parents(self, name: str) -> None:
+        """Create the missing superior names of `name` (tree_lock held, no folder lock)."""
+        parts = name.split(SEPARATOR)
+        for depth in range(1, len(parts)):
+            parent = SEPARATOR.join(parts[:depth])
+            if parent != INBOX and not self.folder_dir(parent).exists():
+                self._create_one(parent, None)
+
+    def _create_one(self, name: str, special_use: str | None) -> None:
+        """One new folder (tree_lock held)."""
+        with self.folder_lock(name):
+            if self.folder_dir(name).exists():
+                raise FolderExists(name)
+            with self.index.transaction():
+                uidvalidity = self._new_uidvalidity()
+            mtimes = self._make_folder_dir(name, uidvalidity, special_use)
+            with self.index.transaction():
+                self.index.insert_folder(
+                    name,
+                    uidvalidity=uidvalidity,
+                    uidnext=1,
+                    highestmodseq=1,
+                    special_use=special_use,
+                    subscribed=False,
+                    new_mtime_ns=mtimes.new_mtime_ns,
+                    cur_mtime_ns=mtimes.cur_mtime_ns,
+                    settled=True,
+                )
+            self._publish([Change(name, "folders", uidvalidity=uidvalidity)])
         log.info("store.folder_created root=%s folder=%s", self.path, name)
 
     def delete_folder(self, name: str) -> None:
@@ -81,6 +99,7 @@ class FolderTree(MailboxRoot):
             self._sync_tree()
             if old == INBOX:
                 self._rename_inbox(new)
+                self._create_parents(new)
                 return
             with self.index.reading():
                 rows = [
@@ -106,6 +125,7 @@ class FolderTree(MailboxRoot):
                     Change(r.name, "folders", uidvalidity=r.uidvalidity, renamed_to=target)
                     for r, target in moves
                 )
+            self._create_parents(new)  # RFC 9051 §6.3.6: superior names the new one needs
         log.info("store.folder_renamed root=%s old=%s new=%s", self.path, old, new)
 
     def _rename_inbox(self, new: str) -> None:
@@ -180,7 +200,12 @@ class FolderTree(MailboxRoot):
         with self.index.reading():
             rows = self.index.folders()
             stats = self.index.all_folder_stats()
-        infos = [self._info(r, stats.get(r.id)) for r in rows]
+        parents = {
+            r.name.rsplit(SEPARATOR, depth)[0]
+            for r in rows
+            for depth in range(1, r.name.count(SEPARATOR) + 1)
+        }
+        infos = [self._info(r, stats.get(r.id), r.name in parents) for r in rows]
         return sorted(infos, key=lambda i: (i.name != INBOX, i.name))
 
     def folder_info(self, name: str) -> FolderInfo:
@@ -190,10 +215,12 @@ class FolderTree(MailboxRoot):
             row = self._synced(name)
             with self.index.reading():
                 stats = self.index.folder_stats(row.id)
-        return self._info(row, stats)
+                prefix = name + SEPARATOR
+                children = any(r.name.startswith(prefix) for r in self.index.folders())
+        return self._info(row, stats, children)
 
     @staticmethod
-    def _info(row: FolderRow, stats: FolderStats | None) -> FolderInfo:
+    def _info(row: FolderRow, stats: FolderStats | None, children: bool) -> FolderInfo:
         stats = stats or FolderStats(0, 0, 0)
         return FolderInfo(
             row.name,
@@ -205,4 +232,6 @@ class FolderTree(MailboxRoot):
             stats.unseen,
             stats.size,
             row.subscribed,
+            stats.deleted,
+            children,
         )

@@ -13,8 +13,10 @@ Every function here is blocking; the store runs them on its worker threads.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,6 +184,38 @@ def write_int_file(path: Path, value: int, fsync: Fsync) -> None:
     write_file(tmp, f"{value}\n".encode("ascii"), fsync, None)
     os.rename(tmp, path)
     fsync_dir(path.parent, fsync)
+
+
+# Errors of os.link that mean "no hard links here" (another file system, or one without
+# links): the caller copies instead.
+_NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+def link_or_copy(src: Path, dst: Path, fsync: Fsync, mtime: float) -> bool:
+    """Make `dst` (must not exist) a durable copy of the message file `src`: a hard link
+    when the file system allows (the data was fsynced when `src` was written; Dovecot
+    copies the same way), else a copy with `mtime`, fsynced. True when linked.
+    FileNotFoundError when `src` is gone."""
+    try:
+        os.link(src, dst)
+        return True
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+    with open(src, "rb") as source:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            with open(fd, "wb", closefd=False) as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+            os.utime(fd, (mtime, mtime))
+            fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(dst)
+            raise
+        finally:
+            os.close(fd)
+    return False
 
 
 def link_rename(src: Path, dst: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .errors import InvalidName
 from .flags import imap_flags
@@ -83,6 +85,8 @@ class FolderInfo:
     unseen: int
     size: int  # bytes (RFC 8438 STATUS=SIZE)
     subscribed: bool
+    deleted: int = 0  # messages with \Deleted (RFC 9051 §6.3.11 STATUS DELETED)
+    children: bool = False  # some folder is named "<this>.<more>" (RFC 5258 §4 \HasChildren)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,64 @@ class MessageMeta:
     @property
     def imap_flags(self) -> tuple[str, ...]:
         return imap_flags(self.flags, self.keywords)
+
+
+@dataclass(frozen=True)
+class AppendItem:
+    """One message of an APPEND (RFC 9051 §6.3.12) or MULTIAPPEND (RFC 3502)."""
+
+    raw: bytes
+    flags: Sequence[str] = ()  # IMAP names: "\\Seen", "$Forwarded", keywords
+    internal_date: float | None = None  # seconds since the epoch; None: now
+
+
+class CopyResult(NamedTuple):
+    """What COPY / MOVE did: RFC 4315 §3 COPYUID <uidvalidity> <source UIDs> <new UIDs>.
+    `pairs` are (source UID, destination UID) in source UID order; a source UID that no
+    longer existed is left out."""
+
+    uidvalidity: int
+    pairs: list[tuple[int, int]]
+
+
+class FlagsResult(NamedTuple):
+    """What STORE did. `updated`: the state of every listed message that exists and was
+    not refused, ascending UID (changed or not; only changed ones got a new modseq).
+    `failed`: UIDs refused by UNCHANGEDSINCE (RFC 7162 §3.1.3 MODIFIED), ascending."""
+
+    updated: list[MessageMeta]
+    failed: list[int]
+
+
+@dataclass(frozen=True, eq=False)
+class Listing:
+    """One folder as SELECT / EXAMINE needs it (RFC 9051 §6.3.2), in compact columns.
+
+    Position i (0-based) is message sequence number i + 1: `uids[i]`, `flags[i]` (Maildir
+    letters, see `flags.LETTER_NAMES`), `keywords[i]`, `modseqs[i]`. Equal flag strings and
+    keyword tuples are shared objects, so a big folder costs little memory.
+    """
+
+    folder: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    uids: array[int]  # typecode "I": 32-bit UIDs, ascending
+    flags: list[str]
+    keywords: list[tuple[str, ...]]
+    modseqs: array[int]  # typecode "q"
+    unseen: int  # messages without \Seen
+    first_unseen: int | None  # sequence number of the first (RFC 3501 §7.1 UNSEEN code)
+    deleted: int  # messages with \Deleted
+    keywords_in_use: tuple[str, ...]  # every keyword set on some message (for FLAGS)
+    # With `vanished_since`: UIDs expunged after that modseq (RFC 7162 §3.2.5.2
+    # VANISHED (EARLIER)), or None when the tombstones do not reach back that far (then
+    # every UID the client knows that is not in `uids` has to be reported).
+    vanished: list[int] | None = None
+
+    @property
+    def messages(self) -> int:
+        return len(self.uids)
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,17 @@
 
 `MailboxRoot` holds what every operation needs (locks, paths, the index) and the sync
 between disk and index: rescans, adopting folders, rebuilds. `folders.FolderTree` adds the
-folder operations and `mailbox.Mailbox` the message operations; all run on worker threads.
+folder operations, `views.Views` the reads and `mailbox.Mailbox` the changes to messages
+(deliver, append, flags, expunge, copy, move); all run on worker threads.
 
 Locks, always taken in this order (never the other way round):
 1. `tree_lock` — the set of folders: create, delete, rename, adopting folders that
    appeared on disk, reindex;
-2. folder locks (one per canonical folder name; several only under `tree_lock`, in name
-   order) — everything that changes a folder's messages: UID assignment + rename into
-   place + index insert (so UIDs become visible in increasing order), flag renames,
-   expunge, rescans;
+2. folder locks (one per canonical folder name) — everything that changes a folder's
+   messages: UID assignment + rename into place + index insert (so UIDs become visible in
+   increasing order), flag renames, expunge, rescans. Several are taken only under
+   `tree_lock`, in name order; a MOVE between two folders takes both that way and then
+   lets `tree_lock` go (holding folder locks in name order cannot deadlock);
 3. `index.lock` — the SQLite connection, held only around statements and commits.
 The slow parts of a delivery (writing and fsyncing the file, the directory fsync) run
 outside the folder lock; the directory fsync is group-committed by `DirSyncer`.
@@ -319,8 +321,7 @@ class MailboxRoot:
         if not (added or plan.vanished or flagged):
             modseq = row.highestmodseq  # only moved between new/ and cur/: nothing to tell
         with self.index.transaction():
-            for msg in added:
-                self.index.insert_message(row.id, msg)
+            self.index.insert_messages(row.id, [(msg, None) for msg in added])
             self.index.add_usage(sum(m.size for m in added), len(added))
             for old, f in plan.moved:
                 self.index.update_message(
@@ -446,10 +447,11 @@ class MailboxRoot:
             new_mtime_ns=m_new,
             cur_mtime_ns=m_cur,
             settled=_settled(before, m_new, m_cur) and not renamed_in,
+            # Expunges before this build are unknown: tombstones cover only later ones.
+            vanished_floor=modseq,
         )
         size = sum(r.size for r in rows)
-        for r in rows:
-            self.index.insert_message(folder_id, r)
+        self.index.insert_messages(folder_id, [(r, None) for r in rows])
         self.index.add_usage(size, len(rows))
         return size, len(rows)
 

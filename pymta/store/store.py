@@ -18,23 +18,27 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .dirsync import DirSyncer
 from .errors import InvalidName, StoreClosed, StoreUnavailable
 from .flags import merge_keywords, normalize_letters, remove_keywords, split_flags
-from .mailbox import Mailbox
+from .mailbox import Mailbox, NewMessage
 from .maildir import Fsync, UniqueNames
 from .model import (
+    AppendItem,
     CachedSummary,
+    CopyResult,
     Delivered,
+    FlagsResult,
     FolderInfo,
+    Listing,
     MailboxKind,
     MailboxRef,
     MessageMeta,
     Usage,
 )
-from .names import canonical_folder
+from .names import INBOX, canonical_folder, folder_dirname
 from .notify import ChangeCallback, Notifier, Subscription
 from .root import move_index_aside
 
@@ -182,6 +186,29 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._with_root, path, fn)
 
+    def _with_two_roots(self, a: Path, b: Path, fn: Callable[[Mailbox, Mailbox], T]) -> T:
+        first = self._roots.acquire(a)
+        try:
+            second = self._roots.acquire(b)
+            try:
+                return fn(first, second)
+            finally:
+                self._roots.release(b, second)
+        except sqlite3.Error as exc:
+            # Which of the two indexes failed is unknown here: neither is condemned; the
+            # next request to the damaged one finds out on its own.
+            log.error("store.index_error roots=%s,%s error=%r", a, b, exc)
+            raise StoreUnavailable("mailbox index unavailable") from exc
+        finally:
+            self._roots.release(a, first)
+
+    async def _run2(self, a: MailboxRef, b: MailboxRef, fn: Callable[[Mailbox, Mailbox], T]) -> T:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        paths = self.maildir_path(a), self.maildir_path(b)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._with_two_roots, *paths, fn)
+
     # -- mail ---------------------------------------------------------------------------
 
     async def deliver(
@@ -214,6 +241,29 @@ class Store:
             ),
         )
 
+    async def append_many(
+        self,
+        ref: MailboxRef,
+        folder: str,
+        items: Sequence[AppendItem],
+        *,
+        quota_bytes: int | None = None,
+    ) -> list[Delivered]:
+        """APPEND / MULTIAPPEND (RFC 3502): store every message or none, with consecutive
+        UIDs in the order given (APPENDUID, RFC 4315 §3: `uidvalidity` and the UIDs of
+        the result). Durable on return, like `deliver`. A message with flags goes into
+        cur/ with them, one without into new/; the internal date becomes the file's mtime
+        (as Dovecot reads it) and the index's. With `quota_bytes` (None or 0: unlimited),
+        QuotaExceeded when the whole batch would not fit (IMAP NO [OVERQUOTA])."""
+        name = canonical_folder(folder)
+        messages: list[NewMessage] = []
+        for item in items:
+            letters, keywords = split_flags(item.flags)
+            messages.append(NewMessage(item.raw, letters, keywords, item.internal_date))
+        if not messages:
+            return []
+        return await self._run(ref, lambda root: root.append_many(name, messages, quota_bytes))
+
     async def usage(self, ref: MailboxRef) -> Usage:
         return await self._run(ref, Mailbox.usage)
 
@@ -231,6 +281,58 @@ class Store:
         §3.2.5.2)."""
         name = canonical_folder(folder)
         return await self._run(ref, lambda root: root.changes_since(name, modseq))
+
+    async def vanished_since(self, ref: MailboxRef, folder: str, modseq: int) -> list[int] | None:
+        """UIDs expunged after `modseq` (RFC 7162 §3.2.10.1 VANISHED (EARLIER)), ascending;
+        None when the tombstones no longer reach back that far (they are bounded, and a
+        rebuilt index starts without): the caller then reports every UID of the range it
+        asked about that does not exist, which RFC 7162 §3.2.6 allows."""
+        name = canonical_folder(folder)
+        return await self._run(ref, lambda root: root.vanished_since(name, modseq))
+
+    async def listing(
+        self, ref: MailboxRef, folder: str, *, vanished_since: int | None = None
+    ) -> Listing:
+        """The folder in compact columns for SELECT / EXAMINE (one query, after picking up
+        changes on disk): UIDs, flags, keywords, modseqs, counts, the first unseen message
+        and the keywords in use; with `vanished_since` also the UIDs expunged after that
+        modseq, read in the same snapshot (QRESYNC, RFC 7162 §3.2.5)."""
+        name = canonical_folder(folder)
+        return await self._run(ref, lambda root: root.listing(name, vanished_since))
+
+    async def fetch_rows(
+        self,
+        ref: MailboxRef,
+        folder: str,
+        uids: Sequence[int] | None,
+        columns: Sequence[str],
+    ) -> list[tuple[Any, ...]]:
+        """One plain tuple per existing message of `uids` (None: all), ascending UID, with
+        the `columns` asked for, in that order (ValueError for an unknown one):
+
+        - "uid", "modseq", "size" (int), "internal_date" (float, seconds since the epoch);
+        - "flags": Maildir letters; "keywords": space-separated, as stored;
+        - "file": "new/<name>" or "cur/<name>" relative to `folder_path(ref, folder)`
+          (valid until the next flag change; `read_message` follows renames);
+        - "envelope", "body", "bodystructure": the IMAP wire bytes of FETCH ENVELOPE, BODY
+          and BODYSTRUCTURE (RFC 9051 §7.5.2), ready to be sent;
+        - "envelope_json", "bodystructure_json": the cached summary (JSON text);
+          "subject", "message_id" (raw header text), "header_bytes" (int).
+
+        Summary columns of messages the store did not write (adopted files, a rebuilt
+        index) are computed on first request and kept; they are None only for a message
+        whose file vanished before that (the next listing expunges it). Picks up no
+        changes on disk: the UIDs come from a listing that did."""
+        name = canonical_folder(folder)
+        cols = tuple(columns)
+        wanted = None if uids is None else list(uids)
+        return await self._run(ref, lambda root: root.fetch_rows(name, wanted, cols))
+
+    def folder_path(self, ref: MailboxRef, folder: str) -> Path:
+        """The folder's directory: "file" columns of `fetch_rows` are relative to it."""
+        name = canonical_folder(folder)
+        root = self.maildir_path(ref)
+        return root if name == INBOX else root / folder_dirname(name)
 
     async def read_message(self, ref: MailboxRef, folder: str, uid: int) -> bytes:
         name = canonical_folder(folder)
@@ -253,10 +355,14 @@ class Store:
         add: Iterable[str] = (),
         remove: Iterable[str] = (),
         replace: Iterable[str] | None = None,
-    ) -> list[MessageMeta]:
-        """Change flags by IMAP name ("\\Seen", "$Forwarded", keywords). Returns the
-        resulting state of every listed UID that exists; only messages whose flags really
-        changed get a new modseq (RFC 7162 §3.2)."""
+        unchanged_since: int | None = None,
+    ) -> FlagsResult:
+        """Change flags by IMAP name ("\\Seen", "$Forwarded", keywords). Only messages
+        whose flags really changed get a new modseq (RFC 7162 §3.2). With
+        `unchanged_since`, a message whose modseq is above it is not touched and its UID
+        is returned in `failed` (RFC 7162 §3.1.3: UNCHANGEDSINCE 0 fails for every
+        message). `updated` holds the resulting state of every other listed UID that
+        exists, ascending."""
         name = canonical_folder(folder)
         add_letters, add_kws = split_flags(add)
         del_letters, del_kws = split_flags(remove)
@@ -270,26 +376,78 @@ class Store:
                 merge_keywords(keywords, add_kws), del_kws
             )
 
-        return await self._run(ref, lambda root: root.set_flags(name, list(uids), update))
+        wanted = list(uids)
+        updated, failed = await self._run(
+            ref, lambda root: root.set_flags(name, wanted, update, unchanged_since)
+        )
+        return FlagsResult(updated, failed)
 
     async def expunge(self, ref: MailboxRef, folder: str, uids: Sequence[int]) -> list[int]:
         """Remove the messages; returns the UIDs that were removed, ascending."""
         name = canonical_folder(folder)
         return await self._run(ref, lambda root: root.expunge(name, list(uids)))
 
+    async def copy(
+        self,
+        ref: MailboxRef,
+        src_folder: str,
+        uids: Sequence[int],
+        dst_ref: MailboxRef,
+        dst_folder: str,
+        *,
+        quota_bytes: int | None = None,
+    ) -> CopyResult:
+        """COPY (RFC 9051 §6.4.7): the messages of `uids` that exist go to `dst_folder` of
+        `dst_ref` (the same root or another) with their flags, keywords and internal date,
+        under new UIDs given in source UID order (COPYUID, RFC 4315 §3). Hard links when
+        the file system allows, else copies. Durable on return. `quota_bytes` is the
+        destination root's quota (QuotaExceeded: nothing copied)."""
+        src, dst = canonical_folder(src_folder), canonical_folder(dst_folder)
+        wanted = list(uids)
+        return await self._run2(
+            ref, dst_ref, lambda s, d: d.copy_from(s, src, wanted, dst, quota_bytes)
+        )
+
+    async def move(
+        self,
+        ref: MailboxRef,
+        src_folder: str,
+        uids: Sequence[int],
+        dst_ref: MailboxRef,
+        dst_folder: str,
+        *,
+        quota_bytes: int | None = None,
+    ) -> CopyResult:
+        """MOVE (RFC 6851): like `copy`, then the source messages are expunged (their UIDs
+        in `pairs`). Within one root the files are renamed into the destination (usage
+        unchanged, no quota check); across roots it is copy, then expunge. Never loses a
+        message if interrupted (at worst it is left in both folders). Subscribers hear
+        "exists" in the destination, then "expunge" in the source."""
+        src, dst = canonical_folder(src_folder), canonical_folder(dst_folder)
+        wanted = list(uids)
+        if self.maildir_path(ref) == self.maildir_path(dst_ref) and src != dst:
+            return await self._run(ref, lambda root: root.move_within(src, wanted, dst))
+        result = await self.copy(ref, src, wanted, dst_ref, dst, quota_bytes=quota_bytes)
+        await self.expunge(ref, src, [old for old, _ in result.pairs])
+        return result
+
     # -- folders ------------------------------------------------------------------------
 
     async def folders(self, ref: MailboxRef) -> list[FolderInfo]:
-        """Every folder, INBOX first, with counts (after picking up changes on disk)."""
+        """Every folder, INBOX first, with counts and `children` (LIST, RFC 5258 §4),
+        after picking up changes on disk."""
         return await self._run(ref, Mailbox.folders)
 
     async def folder_info(self, ref: MailboxRef, folder: str) -> FolderInfo:
+        """STATUS (RFC 9051 §6.3.11, SIZE RFC 8438, HIGHESTMODSEQ RFC 7162) from the index:
+        two stats of the folder's directories, no file is read."""
         name = canonical_folder(folder)
         return await self._run(ref, lambda root: root.folder_info(name))
 
     async def create_folder(
         self, ref: MailboxRef, name: str, special_use: str | None = None
     ) -> None:
+        """RFC 9051 §6.3.4, creating missing superior names ("A" for "A.B") as well."""
         folder = canonical_folder(name)
         await self._run(ref, lambda root: root.create_folder(folder, special_use))
 
@@ -298,6 +456,8 @@ class Store:
         await self._run(ref, lambda root: root.delete_folder(folder))
 
     async def rename_folder(self, ref: MailboxRef, old: str, new: str) -> None:
+        """RFC 9051 §6.3.6: inferior names move along, missing superior names of `new` are
+        created, renaming INBOX moves its messages into a new folder."""
         src, dst = canonical_folder(old), canonical_folder(new)
         await self._run(ref, lambda root: root.rename_folder(src, dst))
 

@@ -156,9 +156,12 @@ def test_reference_loads_with_production_settings() -> None:
     assert config.tls.cert_file is not None and config.tls.key_file is not None
     assert config.tls.cert_file.is_relative_to("/etc/pymta")
     assert config.tls.key_file.is_relative_to("/etc/pymta")
-    [smtp] = config.listeners
-    assert (smtp.protocol, smtp.port, smtp.tls) == (model.Protocol.SMTP, 25, model.TlsMode.STARTTLS)
-    assert not smtp.allow_plaintext_auth
+    assert [(x.protocol, x.port, x.tls) for x in config.listeners] == [
+        (model.Protocol.SMTP, 25, model.TlsMode.STARTTLS),
+        (model.Protocol.IMAP, 143, model.TlsMode.STARTTLS),
+        (model.Protocol.IMAP, 993, model.TlsMode.IMPLICIT),
+    ]
+    assert not any(x.allow_plaintext_auth for x in config.listeners)
     assert [d.name for d in config.domains] == ["example.org"]
     [alice] = config.directory.users
     assert alice.password_hash is not None
@@ -188,7 +191,7 @@ def test_commented_examples_are_valid_when_uncommented() -> None:
         uncommented.append(example[1] if example is not None else line)
     config = parse_config("\n".join(uncommented), source=REFERENCE)
 
-    assert {listener.port for listener in config.listeners} == {25, 587, 465, 993, 995, 4190}
+    assert {listener.port for listener in config.listeners} == {25, 587, 465, 143, 993, 995, 4190}
     assert [d.name for d in config.domains] == ["example.org", "example.net"]
     assert config.domains[1].catch_all == model.DestinationRef(user="alice")
     assert [p.name for p in config.public_mailboxes] == ["Archive"]

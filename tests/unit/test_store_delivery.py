@@ -56,7 +56,11 @@ async def test_deliver_writes_new_file_with_uid_index_row_and_usage(store: Store
     assert delivered.path.name.endswith(f".test.example,S={len(raw)},U=1")
     assert delivered.path.read_bytes() == raw
     assert os.listdir(root / "tmp") == []
-    rows = index_rows(root, "SELECT uid, subdir, filename, size, subject FROM messages")
+    rows = index_rows(
+        root,
+        "SELECT m.uid, m.subdir, m.filename, m.size, s.subject FROM messages m "
+        "JOIN summaries s ON s.key = (m.folder_id << 32) + m.uid",
+    )
     assert rows == [(1, "new", delivered.path.name, len(raw), "test 1")]
     usage = await store.usage(REF)
     assert (usage.bytes, usage.messages) == (len(raw), 1)
@@ -135,20 +139,22 @@ async def test_flags_round_trip_through_file_names(store: Store) -> None:
     delivered = await store.deliver(REF, message())
     before = (await store.folder_info(REF, "INBOX")).highestmodseq
 
-    [meta] = await store.set_flags(REF, "INBOX", [1], add=["\\Seen", "\\Flagged", "Todo"])
+    [meta] = (await store.set_flags(REF, "INBOX", [1], add=["\\Seen", "\\Flagged", "Todo"])).updated
     assert (meta.flags, meta.keywords) == ("FS", ("Todo",))
     assert meta.modseq == before + 1
     assert meta.path.parent.name == "cur" and meta.path.name.endswith(",U=1:2,FS")
     assert meta.path.exists() and not delivered.path.exists()
 
-    [meta] = await store.set_flags(REF, "INBOX", [1], remove=["\\Flagged", "todo"])
+    [meta] = (await store.set_flags(REF, "INBOX", [1], remove=["\\Flagged", "todo"])).updated
     assert (meta.flags, meta.keywords, meta.path.name[-4:]) == ("S", (), ":2,S")
 
-    [meta] = await store.set_flags(REF, "INBOX", [1], replace=["\\Answered", "$Forwarded"])
+    [meta] = (
+        await store.set_flags(REF, "INBOX", [1], replace=["\\Answered", "$Forwarded"])
+    ).updated
     assert meta.flags == "PR" and meta.path.name.endswith(":2,PR")
 
     # Setting what is already set changes nothing, not even the modseq (RFC 7162 §3.2).
-    [same] = await store.set_flags(REF, "INBOX", [1], add=["\\Answered"])
+    [same] = (await store.set_flags(REF, "INBOX", [1], add=["\\Answered"])).updated
     assert same.modseq == meta.modseq
     assert (await store.folder_info(REF, "INBOX")).unseen == 1
 
