@@ -25,6 +25,7 @@ from pymta.auth.throttle import MonotonicClock, Throttle
 from pymta.config.errors import ConfigError
 from pymta.config.loader import load_config
 from pymta.config.model import Config, ListenerConfig, Protocol, TlsConfig, TlsMode
+from pymta.datalock import DataDirLock, DataDirLocked
 from pymta.delivery.deliver import Deliverer, DirectoryHolder, LocalTransport
 from pymta.directory.local import LocalDirectory
 from pymta.gate import ConnectionGate
@@ -62,6 +63,9 @@ class Server:
         self.config = config
         data_dir = config.server.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
+        # One process per data directory (the store's locks are in-process).
+        self.data_lock = DataDirLock(data_dir)
+        self.data_lock.acquire()
         self.directory = DirectoryHolder(LocalDirectory(config))
         self.store = Store(data_dir, hostname=config.server.hostname)
         self.queue = Queue(data_dir / "queue", config.queue)
@@ -177,6 +181,7 @@ class Server:
                 await self._queue_task
         self.queue.close()
         await self.store.close()
+        self.data_lock.release()
         self._stopped.set()
         log.info("server stopped")
 
@@ -265,7 +270,12 @@ def serve(path: Path) -> int:
     try:
         import uvloop
     except ImportError:  # uvloop is optional: the default loop works too
-        asyncio.run(_serve(path, config))
+        run = asyncio.run
     else:
-        uvloop.run(_serve(path, config))
+        run = uvloop.run
+    try:
+        run(_serve(path, config))
+    except DataDirLocked as exc:
+        print(f"another pymta process holds {exc}: refusing to start")
+        return 1
     return 0

@@ -236,3 +236,19 @@ def test_drops_privileges_after_binding(pymta_process: Callable[..., ServerProce
         assert stored.stat().st_uid == nobody
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_second_server_on_the_same_data_dir_refuses_to_start(
+    pymta_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    srv = pymta_process()
+    second = dict(srv.doc)
+    second["listeners"] = {"smtp": {**srv.doc["listeners"]["smtp"], "port": 0}}
+    path = tmp_path / "second.toml"
+    path.write_text(dumps(second))
+    result = pymta("serve", "-c", str(path))
+    assert result.returncode == 1
+    assert "refusing to start" in result.stdout
+    assert pymta("-c", str(srv.config_path), "reindex", "alice").returncode == 1
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:  # the first one is unharmed
+        assert c.sendmail("a@outside.test", ["alice@example.test"], MSG) == {}
