@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import asyncio
 
-    from imap import ImapConnection, Reply
+    from imap_client import ImapConnection, Reply
 
 SUBJECT_WORD = "invoice"
 SUBJECT_EVERY = 20

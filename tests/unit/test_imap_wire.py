@@ -1,5 +1,5 @@
 """Response encoding: strings, mailbox names, sets, dates and response lines, checked on
-bytes and by round trip through the parser's own rules."""
+bytes and by round trip through the grammar rules the parser uses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pymta.imap import parser, wire
+from pymta.imap import grammar, wire
 from pymta.imap.command import SeqRange
 
 # -- strings (RFC 9051 §4.3) -------------------------------------------------------------------
@@ -63,8 +63,8 @@ def test_nstring_literal_literal8() -> None:
 
 
 def reparse(encoded: bytes, rule: str = "astring") -> bytes:
-    reader = parser.Reader(encoded, utf8_names=False)
-    value = getattr(parser, rule)(reader)
+    reader = grammar.Reader(encoded, utf8_names=False)
+    value = getattr(grammar, rule)(reader)
     assert reader.at_end()
     return value  # type: ignore[no-any-return]
 
@@ -118,8 +118,8 @@ def test_mailbox_name(name: str, utf8: bool, expected: bytes) -> None:
 @settings(max_examples=300)
 def test_mailbox_name_round_trip(name: str) -> None:
     for utf8 in (False, True):
-        reader = parser.Reader(wire.mailbox_name(name, utf8), utf8_names=utf8)
-        decoded = parser.mailbox(reader)
+        reader = grammar.Reader(wire.mailbox_name(name, utf8), utf8_names=utf8)
+        decoded = grammar.mailbox(reader)
         assert reader.at_end()
         assert decoded == ("INBOX" if name.upper() == "INBOX" else name)
 
@@ -161,7 +161,7 @@ def test_sequence_set_refuses_empty_and_zero() -> None:
 @given(st.sets(st.integers(1, 5000), min_size=1, max_size=200))
 def test_sequence_set_round_trip(numbers: set[int]) -> None:
     encoded = wire.sequence_set(numbers)
-    parsed = parser.sequence_set(parser.Reader(encoded, utf8_names=False))
+    parsed = grammar.sequence_set(grammar.Reader(encoded, utf8_names=False))
     expanded: set[int] = set()
     for r in parsed.ranges:
         assert isinstance(r, SeqRange) and r.first is not None and r.last is not None
@@ -183,8 +183,8 @@ def test_imap_date_time() -> None:
 
 @given(st.integers(0, 253402300799))
 def test_imap_date_time_round_trip(ts: int) -> None:
-    reader = parser.Reader(wire.imap_date_time(ts), utf8_names=False)
-    parsed = parser.date_time(reader)
+    reader = grammar.Reader(wire.imap_date_time(ts), utf8_names=False)
+    parsed = grammar.date_time(reader)
     assert parsed == datetime.datetime.fromtimestamp(ts, datetime.UTC)
 
 
