@@ -1,19 +1,23 @@
 """FETCH response data (RFC 9051 §6.4.5, §7.5.2; RFC 3516 BINARY; RFC 7162 MODSEQ).
 
 `FetchRenderer.plan(items)` compiles the requested `FetchItem`s once per command into a
-`FetchPlan`; `FetchRenderer.render(plan, meta, summary, raw)` then gives the bytes between
-`* n FETCH (` and `)` for one message, and `render_many` / `responses` do it for many.
+`FetchPlan`: a format string (`b"UID %d FLAGS %s"`), the index columns the items need
+(`plan.columns`, named as `Store.fetch_rows` names them, "uid" first) and one value getter
+per item. `rows_responses(plan, seqs, rows, directory)` then gives the complete
+`* n FETCH (...)` lines for rows laid out as `plan.columns`: per message a few tuple
+look-ups and one `%`, no object, so `UID FETCH 1:* (FLAGS)` of 20,000 messages is a few
+milliseconds. `render`, `render_many` and `responses` do the same for `MessageMeta`s
+(with summaries), as the store's STORE result and the tests have them.
 
 What each item is rendered from:
 
-- FLAGS, UID, MODSEQ, RFC822.SIZE, INTERNALDATE — the `MessageMeta` (flag strings are
-  cached per distinct (letters, keywords), so a 20,000-message FLAGS fetch is a loop of
-  dictionary look-ups);
-- ENVELOPE, BODY, BODYSTRUCTURE — the summary: `WireForms` (bytes the store caches, a
-  concatenation) or a `CachedSummary` (JSON lists, rendered with `mime.imapform`); when
-  neither has the form, the message file is parsed;
-- BODY[...], BINARY[...], RFC822, RFC822.HEADER, RFC822.TEXT — the message bytes, given
-  as `raw` or read through the renderer's `reader`.
+- FLAGS, UID, MODSEQ, RFC822.SIZE, INTERNALDATE — the message's columns (flag strings are
+  cached per distinct (letters, keywords), so FLAGS is one dictionary look-up);
+- ENVELOPE, BODY, BODYSTRUCTURE — the wire bytes the store caches (a concatenation); when
+  a message has none, its file is parsed: that needs a plan with the file columns
+  (`plan.with_files()`; `missing_summaries` says when);
+- BODY[...], BINARY[...], RFC822, RFC822.HEADER, RFC822.TEXT — the message bytes, read
+  through the renderer's `reader` (plans with these items always carry the file columns).
 
 Line ends: a message stored with bare LF (a Maildir taken over from another server) is
 sent with CRLF, the form on which RFC822.SIZE and the BODYSTRUCTURE sizes are computed
@@ -34,10 +38,14 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
+from pathlib import Path
+from typing import Any
 
 from pymta.mime.bodystructure import Analysis, PartSpan, analyze, find_body, find_part
 from pymta.mime.headers import header_end
 from pymta.mime.imapform import body_wire, bodystructure_wire, envelope_wire, string_wire
+from pymta.store.flags import imap_flags
 from pymta.store.model import CachedSummary, MessageMeta
 
 from .command import FetchAttr, FetchItem, Section, SectionText
@@ -46,6 +54,13 @@ from .errors import Code, Refused
 log = logging.getLogger(__name__)
 
 Reader = Callable[[MessageMeta], bytes]
+Row = tuple[Any, ...]
+
+# The columns of a plan that reads message files, first and in this order: a row's
+# `MessageMeta` is built from them (`file` relative to the folder's directory).
+META_COLUMNS = ("uid", "flags", "keywords", "modseq", "internal_date", "size", "file")
+# The store's cached wire forms, and the summary attribute each comes from.
+WIRE_COLUMNS = ("envelope", "body", "bodystructure")
 
 _MONTHS = b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 # Encodings whose decoding is the identity (RFC 2045 §6.2).
@@ -80,31 +95,52 @@ class WireForms:
 
 Summary = WireForms | CachedSummary | None
 
-# One compiled item's value: (meta, summary, message or None) -> bytes or int, formatted
-# into the plan's format string. The message is None on the fast path (no item needs it).
-_Getter = Callable[[MessageMeta, Summary, "_Message | None"], bytes | int]
-# An item that needs the message: `FetchRenderer._with_message` makes it a getter.
-_MessageFn = Callable[[MessageMeta, Summary, "_Message"], bytes]
+# One compiled item's value: (row, message or None) -> bytes or int, formatted into the
+# plan's format string; the message is None unless an item needs the file.
+_Getter = Callable[[Row, "_Message | None"], bytes | int]
+# The same for many rows at once, as one iterator built of C-level maps (the fast path: no
+# item needs a file); None for the items that read the message.
+_Vector = Callable[[Sequence[Row]], Iterable[Any]]
+# An item that needs the message.
+_MessageFn = Callable[["_Message"], bytes]
+# How to get a row's `MessageMeta` (position, row), for the items that read the file.
+_MetaOf = Callable[[int, Row], MessageMeta]
 
 
 @dataclass(frozen=True)
 class FetchPlan:
-    """A FETCH command's items, compiled once by `FetchRenderer.plan`: a format string
-    (`b"UID %d FLAGS %s"`) and one value getter per item."""
+    """A FETCH command's items, compiled once by `FetchRenderer.plan`: a format string,
+    the columns its rows need and one value getter per item."""
 
     items: tuple[FetchItem, ...]
     fmt: bytes
     getters: tuple[_Getter, ...]
+    vectors: tuple[_Vector | None, ...]
+    columns: tuple[str, ...]  # `Store.fetch_rows` columns, "uid" first
+    wire: tuple[int, ...]  # positions of the wire-form columns in a row
+    full: bool  # the rows start with META_COLUMNS: messages can be read
     sets_seen: bool  # some item implicitly sets \Seen (RFC 9051 §6.4.5)
     needs_raw: bool  # some item needs the message bytes
-    needs_summary: bool  # ENVELOPE, BODY or BODYSTRUCTURE: pass the summary
     renderer: FetchRenderer
+
+    @property
+    def needs_summary(self) -> bool:
+        """ENVELOPE, BODY or BODYSTRUCTURE: the rows carry cached wire forms."""
+        return bool(self.wire)
 
     def with_flags(self) -> FetchPlan:
         """The same plan with FLAGS added (for messages whose \\Seen was just set)."""
         if any(i.attr is FetchAttr.FLAGS for i in self.items):
             return self
-        return self.renderer.plan((*self.items, FetchItem(FetchAttr.FLAGS)))
+        return self.renderer.plan((*self.items, FetchItem(FetchAttr.FLAGS)), full=self.full)
+
+    def with_files(self) -> FetchPlan:
+        """The same plan over rows that carry the file columns (META_COLUMNS first)."""
+        return self if self.full else self.renderer.plan(self.items, full=True)
+
+    def missing_summaries(self, rows: Sequence[Row]) -> bool:
+        """Whether some row lacks a wire form (the message's file must be parsed)."""
+        return any(None in map(itemgetter(i), rows) for i in self.wire)
 
 
 def sets_seen(items: Iterable[FetchItem]) -> bool:
@@ -127,7 +163,16 @@ _RAW_ATTRS = frozenset(
         FetchAttr.BINARY_SIZE,
     }
 )
-_SUMMARY_ATTRS = frozenset({FetchAttr.ENVELOPE, FetchAttr.BODY, FetchAttr.BODYSTRUCTURE})
+# `MessageMeta` attribute of each meta column.
+_META_ATTRS = {
+    "uid": "uid",
+    "flags": "flags",
+    "keywords": "keywords",
+    "modseq": "modseq",
+    "internal_date": "internal_date",
+    "size": "size",
+    "file": "filename",
+}
 
 
 def read_file(meta: MessageMeta) -> bytes:
@@ -146,80 +191,158 @@ class FetchRenderer:
     def __init__(self, *, tz: datetime.tzinfo | None = None, reader: Reader = read_file) -> None:
         self._tz = tz
         self._reader = reader
-        self._flag_cache: dict[tuple[str, tuple[str, ...]], bytes] = {}
+        self._flag_texts = _FlagTexts()
 
     # -- planning ---------------------------------------------------------------------
 
-    def plan(self, items: Iterable[FetchItem], *, uid: bool = False) -> FetchPlan:
+    def plan(
+        self, items: Iterable[FetchItem], *, uid: bool = False, full: bool = False
+    ) -> FetchPlan:
         """Compile the items of one FETCH. `uid`: a UID FETCH, whose responses MUST
-        include UID (RFC 9051 §6.4.9); it is added first when not asked for."""
+        include UID (RFC 9051 §6.4.9); it is added first when not asked for. `full`: rows
+        carry META_COLUMNS first (always so when an item reads the message)."""
         items = tuple(items)
         if uid and not any(i.attr is FetchAttr.UID for i in items):
             items = (FetchItem(FetchAttr.UID), *items)
-        compiled = [self._compile(i) for i in items]
+        needs_raw = any(i.attr in _RAW_ATTRS for i in items)
+        full = full or needs_raw
+        columns: list[str] = list(META_COLUMNS) if full else ["uid"]
+
+        def column(name: str) -> int:
+            if name not in columns:
+                columns.append(name)
+            return columns.index(name)
+
+        compiled = [self._compile(i, column) for i in items]
         return FetchPlan(
             items=items,
-            fmt=b" ".join(piece for piece, _ in compiled),
-            getters=tuple(getter for _, getter in compiled),
+            fmt=b" ".join(piece for piece, _, _ in compiled),
+            getters=tuple(getter for _, getter, _ in compiled),
+            vectors=tuple(vector for _, _, vector in compiled),
+            columns=tuple(columns),
+            wire=tuple(i for i, c in enumerate(columns) if c in WIRE_COLUMNS),
+            full=full,
             sets_seen=sets_seen(items),
-            needs_raw=any(i.attr in _RAW_ATTRS for i in items),
-            needs_summary=any(i.attr in _SUMMARY_ATTRS for i in items),
+            needs_raw=needs_raw,
             renderer=self,
         )
 
-    def _compile(self, item: FetchItem) -> tuple[bytes, _Getter]:
-        """(format piece, value getter) of one item; names as RFC 9051 §7.5.2 gives them."""
+    def _compile(self, item: FetchItem, column: Callable[[str], int]) -> _Compiled:
+        """(format piece, value getter, vector) of one item; names as RFC 9051 §7.5.2
+        gives them."""
         attr = item.attr
         if attr is FetchAttr.FLAGS:
-            return b"%s", self.flags
+            return b"%s", *self._flags(column("flags"), column("keywords"))
         if attr is FetchAttr.UID:
-            return b"UID %d", _uid
+            return b"UID %d", *_value(column("uid"))
         if attr is FetchAttr.MODSEQ:
             # RFC 7162 §3.1.4.1: "MODSEQ" SP "(" permsg-modsequence ")"
-            return b"MODSEQ (%d)", _modseq
+            return b"MODSEQ (%d)", *_value(column("modseq"))
         if attr is FetchAttr.RFC822_SIZE:
-            return b"RFC822.SIZE %d", _size
+            return b"RFC822.SIZE %d", *_value(column("size"))
         if attr is FetchAttr.INTERNALDATE:
-            return b"INTERNALDATE %s", lambda meta, summary, msg: self.internal_date(meta)
+            return b"INTERNALDATE %s", *self._internal_date(column("internal_date"))
         if attr is FetchAttr.ENVELOPE:
-            return b"ENVELOPE %s", self._with_message(_envelope)
+            return b"ENVELOPE %s", *_cached(column("envelope"), _envelope)
         if attr is FetchAttr.BODY:
-            return b"BODY %s", self._with_message(_body)
+            return b"BODY %s", *_cached(column("body"), _body)
         if attr is FetchAttr.BODYSTRUCTURE:
-            return b"BODYSTRUCTURE %s", self._with_message(_bodystructure)
+            return b"BODYSTRUCTURE %s", *_cached(column("bodystructure"), _bodystructure)
         # RFC 9051 §6.4.5 (RFC 3501 §6.4.5): RFC822 is BODY[], RFC822.HEADER is
         # BODY.PEEK[HEADER], RFC822.TEXT is BODY[TEXT], each answered under its own name.
         if attr is FetchAttr.RFC822:
-            return b"RFC822 %s", self._with_message(lambda m, s, msg: _literal(msg.raw))
+            return b"RFC822 %s", _read(lambda msg: _literal(msg.raw)), None
         if attr is FetchAttr.RFC822_HEADER:
-            return b"RFC822.HEADER %s", self._with_message(lambda m, s, msg: _literal(msg.header()))
+            return b"RFC822.HEADER %s", _read(lambda msg: _literal(msg.header())), None
         if attr is FetchAttr.RFC822_TEXT:
-            return b"RFC822.TEXT %s", self._with_message(lambda m, s, msg: _literal(msg.text()))
+            return b"RFC822.TEXT %s", _read(lambda msg: _literal(msg.text())), None
         section = item.section or Section()
         if attr is FetchAttr.BODY_SECTION:
             # RFC 9051 §7.5.2: "BODY" section ["<" number ">"] SP nstring — the section as
             # asked (BODY.PEEK answers as BODY), with the origin octet of a partial.
             name = b"BODY[" + section_spec(section) + b"]" + _origin(item.partial)
-            return _piece(name), self._with_message(_body_section(section, item.partial))
+            return _piece(name), _read(_body_section(section, item.partial)), None
         if attr is FetchAttr.BINARY:
             # RFC 3516 §4.3: "BINARY" section-binary ["<" number ">"] SP (nstring / literal8)
             name = b"BINARY[" + _dotted(section.part).encode() + b"]" + _origin(item.partial)
-            return _piece(name), self._with_message(_binary(section, item.partial))
+            return _piece(name), _read(_binary(section, item.partial)), None
         if attr is FetchAttr.BINARY_SIZE:
             name = b"BINARY.SIZE[" + _dotted(section.part).encode() + b"]"
-            return _piece(name), self._with_message(_binary_size(section))
+            return _piece(name), _read(_binary_size(section)), None
         raise ValueError(f"unknown fetch attribute {attr!r}")
 
-    def _with_message(self, fn: _MessageFn) -> _Getter:
-        """A getter that is handed the message, made on the spot on the fast path."""
-        reader = self._reader
+    def _flags(self, fi: int, ki: int) -> tuple[_Getter, _Vector]:
+        texts, pair = self._flag_texts, itemgetter(fi, ki)
 
-        def getter(meta: MessageMeta, summary: Summary, msg: _Message | None) -> bytes:
-            return fn(meta, summary, _Message(meta, None, reader) if msg is None else msg)
+        def getter(row: Row, msg: _Message | None) -> bytes:
+            return texts[(row[fi], row[ki])]
 
-        return getter
+        return getter, lambda rows: map(texts.__getitem__, map(pair, rows))
 
-    # -- rendering --------------------------------------------------------------------
+    def _internal_date(self, i: int) -> tuple[_Getter, _Vector]:
+        tz = self._tz
+
+        def date(timestamp: float) -> bytes:
+            return format_date_time(timestamp, tz)
+
+        return lambda row, msg: date(row[i]), lambda rows: map(date, map(itemgetter(i), rows))
+
+    # -- rendering rows ---------------------------------------------------------------
+
+    def rows_responses(
+        self, plan: FetchPlan, seqs: Sequence[int], rows: Sequence[Row], directory: Path
+    ) -> bytes:
+        """Complete `* n FETCH (...)` lines (RFC 9051 §7.5.2) for aligned seqs and rows
+        laid out as `plan.columns` (`Store.fetch_rows` of them); `directory` is the
+        folder's, for the items that read message files. Raises `UnknownCte` (a
+        `Refused`) for BINARY of an undecodable part, and whatever the reader raises when
+        a file is gone."""
+        line = b"* %d FETCH (" + plan.fmt + b")\r\n"
+        meta_of = _row_meta(directory) if plan.full else _no_meta
+        return b"".join(self._lines(plan, line, seqs, rows, meta_of))
+
+    def _lines(
+        self,
+        plan: FetchPlan,
+        fmt: bytes,
+        seqs: Sequence[int] | None,
+        rows: Sequence[Row],
+        meta_of: _MetaOf,
+    ) -> list[bytes]:
+        """`fmt` filled for each row (preceded by its seq when `seqs` is given). When no
+        row needs its message, the values come item by item from the plan's vectors: this
+        is the whole cost of `UID FETCH 1:* (FLAGS)` (RFC 9051 §6.4.9 adds the UID), about
+        a quarter of a microsecond per message. Otherwise rows that need their message (an
+        item reads it, or a wire form is missing) get a `_Message` each, shared by its
+        items, so a file is read at most once."""
+        if seqs is not None and len(seqs) != len(rows):
+            raise ValueError("seqs and rows differ in length")
+        if plan.needs_raw or plan.missing_summaries(rows):
+            return self._slow_lines(plan, fmt, seqs, rows, meta_of)
+        # The fast path: one column of values per item, zipped and formatted in C.
+        columns = [vector(rows) for vector in plan.vectors if vector is not None]
+        values = zip(*columns, strict=True) if seqs is None else zip(seqs, *columns, strict=True)
+        return list(map(fmt.__mod__, values))
+
+    def _slow_lines(
+        self,
+        plan: FetchPlan,
+        fmt: bytes,
+        seqs: Sequence[int] | None,
+        rows: Sequence[Row],
+        meta_of: _MetaOf,
+    ) -> list[bytes]:
+        reader, getters, wire = self._reader, plan.getters, plan.wire
+        out = []
+        for n, row in enumerate(rows):
+            msg = None
+            if plan.needs_raw or any(row[i] is None for i in wire):
+                msg = _Message(meta_of(n, row), None, reader)
+            values = tuple([g(row, msg) for g in getters])
+            out.append(fmt % (values if seqs is None else (seqs[n], *values)))
+        return out
+
+    # -- rendering MessageMetas -------------------------------------------------------
 
     def render(
         self,
@@ -230,12 +353,12 @@ class FetchRenderer:
     ) -> bytes:
         """The data of `* n FETCH (...)` for one message. `raw`: the message bytes when
         the caller already has them; otherwise they are read only if an item needs them.
-        Raises `UnknownCte` (a `Refused`) for BINARY of an undecodable part, and whatever
-        the reader raises when the file is gone."""
+        Raises like `rows_responses`."""
+        (row,) = _meta_rows(plan, [meta], None if summary is None else [summary])
         msg = None
-        if raw is not None or plan.needs_raw or (plan.needs_summary and not _complete(summary)):
+        if raw is not None or plan.needs_raw or any(row[i] is None for i in plan.wire):
             msg = _Message(meta, raw, self._reader)
-        return plan.fmt % tuple([g(meta, summary, msg) for g in plan.getters])
+        return plan.fmt % tuple([g(row, msg) for g in plan.getters])
 
     def render_many(
         self,
@@ -244,7 +367,8 @@ class FetchRenderer:
         summaries: Sequence[Summary] | None = None,
     ) -> list[bytes]:
         """`render` for many messages (summaries aligned with metas, or None)."""
-        return self._lines(plan, plan.fmt, None, metas, summaries)
+        rows = _meta_rows(plan, metas, summaries)
+        return self._lines(plan, plan.fmt, None, rows, lambda n, row: metas[n])
 
     def responses(
         self,
@@ -253,78 +377,107 @@ class FetchRenderer:
         metas: Sequence[MessageMeta],
         summaries: Sequence[Summary] | None = None,
     ) -> bytes:
-        """Complete `* n FETCH (...)` lines (RFC 9051 §7.5.2) for aligned seqs and metas:
-        the fast path for FETCH 1:* of flags, envelopes and structures."""
+        """`rows_responses` for aligned seqs and metas (and summaries, or None)."""
         line = b"* %d FETCH (" + plan.fmt + b")\r\n"
-        return b"".join(self._lines(plan, line, seqs, metas, summaries))
+        rows = _meta_rows(plan, metas, summaries)
+        return b"".join(self._lines(plan, line, seqs, rows, lambda n, row: metas[n]))
 
-    def _lines(
-        self,
-        plan: FetchPlan,
-        fmt: bytes,
-        seqs: Sequence[int] | None,
-        metas: Sequence[MessageMeta],
-        summaries: Sequence[Summary] | None,
-    ) -> list[bytes]:
-        """`fmt` filled for each message (preceded by its seq when `seqs` is given);
-        unrolled for one- and two-item plans: this loop is the whole cost of
-        `UID FETCH 1:* (FLAGS)` (RFC 9051 §6.4.9 adds the UID)."""
-        n = len(metas)
-        if (seqs is not None and len(seqs) != n) or (summaries is not None and len(summaries) != n):
-            raise ValueError("seqs, metas and summaries differ in length")
-        getters = plan.getters
-        sums: Sequence[Summary] = [None] * n if summaries is None else summaries
-        if plan.needs_raw or plan.needs_summary:
-            # One message object per message that needs its file, shared by its items: the
-            # file is read at most once.
-            reader = self._reader
-            needs_raw = plan.needs_raw
-            out = []
-            for i, (m, s) in enumerate(zip(metas, sums, strict=True)):
-                msg = _Message(m, None, reader) if needs_raw or not _complete(s) else None
-                values = tuple([g(m, s, msg) for g in getters])
-                out.append(fmt % (values if seqs is None else (seqs[i], *values)))
-            return out
-        if seqs is None:
-            if len(getters) == 1:
-                (g0,) = getters
-                return [fmt % g0(m, s, None) for m, s in zip(metas, sums, strict=True)]
-            return [
-                fmt % tuple([g(m, s, None) for g in getters])
-                for m, s in zip(metas, sums, strict=True)
-            ]
-        if len(getters) == 1:
-            (g0,) = getters
-            return [fmt % (q, g0(m, s, None)) for q, m, s in zip(seqs, metas, sums, strict=True)]
-        if len(getters) == 2:
-            g0, g1 = getters
-            return [
-                fmt % (q, g0(m, s, None), g1(m, s, None))
-                for q, m, s in zip(seqs, metas, sums, strict=True)
-            ]
-        return [
-            fmt % (q, *[g(m, s, None) for g in getters])
-            for q, m, s in zip(seqs, metas, sums, strict=True)
-        ]
 
-    # -- the meta items ---------------------------------------------------------------
+_Compiled = tuple[bytes, _Getter, _Vector | None]
 
-    def flags(self, meta: MessageMeta, summary: Summary = None, msg: object = None) -> bytes:
-        """`FLAGS (...)`, RFC 9051 §7.5.2; cached per distinct flag set."""
-        key = (meta.flags, meta.keywords)
-        text = self._flag_cache.get(key)
-        if text is None:
-            if len(self._flag_cache) >= _FLAG_CACHE_ENTRIES:
-                self._flag_cache.clear()
-            names = " ".join(meta.imap_flags)
-            text = b"FLAGS (%s)" % names.encode("ascii", "replace")
-            self._flag_cache[key] = text
+
+class _FlagTexts(dict[tuple[str, str | tuple[str, ...]], bytes]):
+    """`FLAGS (...)` by (letters, keywords), computed on first use: a folder has few
+    distinct pairs, so a FLAGS fetch is one look-up per message."""
+
+    def __missing__(self, key: tuple[str, str | tuple[str, ...]]) -> bytes:
+        if len(self) >= _FLAG_CACHE_ENTRIES:
+            self.clear()
+        letters, keywords = key
+        kws = tuple(keywords.split()) if isinstance(keywords, str) else keywords
+        text = b"FLAGS (%s)" % " ".join(imap_flags(letters, kws)).encode("ascii", "replace")
+        self[key] = text
         return text
 
-    def internal_date(self, meta: MessageMeta) -> bytes:
-        """RFC 9051 §9 date-time: DQUOTE date-day-fixed "-" date-month "-" date-year SP
-        time SP zone DQUOTE, in the server's timezone."""
-        return format_date_time(meta.internal_date, self._tz)
+
+def _value(i: int) -> tuple[_Getter, _Vector]:
+    """An item whose value is column i as it is."""
+    get = itemgetter(i)
+    return (lambda row, msg: get(row)), (lambda rows: map(get, rows))
+
+
+def _cached(i: int, from_file: _MessageFn) -> tuple[_Getter, _Vector]:
+    """A summary item: the cached wire form, else computed from the message's file (the
+    vector is only used when every row has the form)."""
+
+    def getter(row: Row, msg: _Message | None) -> Any:
+        value = row[i]
+        if value is not None:
+            return value
+        assert msg is not None  # `_lines` gives one to a row without the wire form
+        return from_file(msg)
+
+    return getter, lambda rows: map(itemgetter(i), rows)
+
+
+def _read(fn: _MessageFn) -> _Getter:
+    """An item that reads the message (`_lines` gives every row one)."""
+
+    def getter(row: Row, msg: _Message | None) -> bytes:
+        assert msg is not None
+        return fn(msg)
+
+    return getter
+
+
+def _row_meta(directory: Path) -> _MetaOf:
+    """A row's `MessageMeta`, from the META_COLUMNS a full plan's rows start with."""
+
+    def meta_of(n: int, row: Row) -> MessageMeta:
+        uid, flags, keywords, modseq, date, size, file = row[:7]
+        kws = tuple(keywords.split()) if isinstance(keywords, str) else tuple(keywords)
+        return MessageMeta(uid, flags, kws, modseq, date, size, directory, file)
+
+    return meta_of
+
+
+def _no_meta(n: int, row: Row) -> MessageMeta:
+    raise LookupError("the plan's rows carry no file columns (use plan.with_files())")
+
+
+def _meta_rows(
+    plan: FetchPlan, metas: Sequence[MessageMeta], summaries: Sequence[Summary] | None
+) -> list[Row]:
+    """Rows laid out as `plan.columns` from metas (and aligned summaries): meta columns
+    by attribute, wire columns from the summary (a `CachedSummary` rendered now)."""
+    if summaries is not None and len(summaries) != len(metas):
+        raise ValueError("metas and summaries differ in length")
+    columns = plan.columns
+    if not plan.wire:
+        get = attrgetter(*(_META_ATTRS[c] for c in columns))
+        if len(columns) == 1:
+            return [(get(m),) for m in metas]
+        return list(map(get, metas))
+    sums: Sequence[Summary] = [None] * len(metas) if summaries is None else summaries
+    return [
+        tuple(_wire_of(s, c) if c in WIRE_COLUMNS else getattr(m, _META_ATTRS[c]) for c in columns)
+        for m, s in zip(metas, sums, strict=True)
+    ]
+
+
+def _wire_of(summary: Summary, column: str) -> bytes | None:
+    if isinstance(summary, WireForms):
+        value: bytes | None = getattr(summary, column)
+        return value
+    if isinstance(summary, CachedSummary):
+        if column == "envelope":
+            return None if summary.envelope is None else envelope_wire(summary.envelope)
+        if summary.bodystructure is None:
+            return None
+        if column == "body":
+            return body_wire(summary.bodystructure)
+        return bodystructure_wire(summary.bodystructure)
+    return None
 
 
 def format_date_time(timestamp: float, tz: datetime.tzinfo | None = None) -> bytes:
@@ -360,53 +513,18 @@ def format_date_time(timestamp: float, tz: datetime.tzinfo | None = None) -> byt
     )
 
 
-# -- the summary items ----------------------------------------------------------------------
+# -- the summary items, from the file ---------------------------------------------------------
 
 
-def _complete(summary: Summary) -> bool:
-    """Whether the summary has every form, so no summary item needs the file."""
-    if isinstance(summary, WireForms):
-        return not (
-            summary.envelope is None or summary.body is None or summary.bodystructure is None
-        )
-    if isinstance(summary, CachedSummary):
-        return not (summary.envelope is None or summary.bodystructure is None)
-    return False
-
-
-def _uid(meta: MessageMeta, summary: Summary, msg: _Message | None) -> int:
-    return meta.uid
-
-
-def _modseq(meta: MessageMeta, summary: Summary, msg: _Message | None) -> int:
-    return meta.modseq
-
-
-def _size(meta: MessageMeta, summary: Summary, msg: _Message | None) -> int:
-    return meta.size
-
-
-def _envelope(meta: MessageMeta, summary: Summary, msg: _Message) -> bytes:
-    if isinstance(summary, WireForms) and summary.envelope is not None:
-        return summary.envelope
-    if isinstance(summary, CachedSummary) and summary.envelope is not None:
-        return envelope_wire(summary.envelope)
+def _envelope(msg: _Message) -> bytes:
     return envelope_wire(msg.analysis().envelope)
 
 
-def _body(meta: MessageMeta, summary: Summary, msg: _Message) -> bytes:
-    if isinstance(summary, WireForms) and summary.body is not None:
-        return summary.body
-    if isinstance(summary, CachedSummary) and summary.bodystructure is not None:
-        return body_wire(summary.bodystructure)
+def _body(msg: _Message) -> bytes:
     return body_wire(msg.analysis().bodystructure)
 
 
-def _bodystructure(meta: MessageMeta, summary: Summary, msg: _Message) -> bytes:
-    if isinstance(summary, WireForms) and summary.bodystructure is not None:
-        return summary.bodystructure
-    if isinstance(summary, CachedSummary) and summary.bodystructure is not None:
-        return bodystructure_wire(summary.bodystructure)
+def _bodystructure(msg: _Message) -> bytes:
     return bodystructure_wire(msg.analysis().bodystructure)
 
 
@@ -573,7 +691,7 @@ def header_subset(header: bytes, names: Sequence[str], keep: bool) -> bytes:
 
 
 def _body_section(section: Section, partial: tuple[int, int] | None) -> _MessageFn:
-    def value(meta: MessageMeta, summary: Summary, msg: _Message) -> bytes:
+    def value(msg: _Message) -> bytes:
         data = msg.section(section)
         return b"NIL" if data is None else _literal(_partial(data, partial))
 
@@ -581,7 +699,7 @@ def _body_section(section: Section, partial: tuple[int, int] | None) -> _Message
 
 
 def _binary(section: Section, partial: tuple[int, int] | None) -> _MessageFn:
-    def value(meta: MessageMeta, summary: Summary, msg: _Message) -> bytes:
+    def value(msg: _Message) -> bytes:
         data = msg.binary(section.part)
         return b"NIL" if data is None else _literal(_partial(data, partial), binary=True)
 
@@ -589,7 +707,7 @@ def _binary(section: Section, partial: tuple[int, int] | None) -> _MessageFn:
 
 
 def _binary_size(section: Section) -> _MessageFn:
-    def value(meta: MessageMeta, summary: Summary, msg: _Message) -> bytes:
+    def value(msg: _Message) -> bytes:
         data = msg.binary(section.part)
         # RFC 3516 §4.3: the size FETCH BINARY would send; 0 for a part that is not there.
         return b"%d" % (0 if data is None else len(data))

@@ -69,7 +69,9 @@ async def _sasl_step(
     if step.reason is sasl.FailureReason.UNSUPPORTED:
         raise Refused("Unsupported authentication mechanism", Code.CANNOT)
     if step.reason is sasl.FailureReason.AUTHZID:
-        raise Refused("Authorization identity not allowed", Code.AUTHENTICATIONFAILED)
+        # RFC 5530 §3: the authentication identity may not act as the authorization
+        # identity asked for (no master users yet).
+        raise Refused("Authorization identity not allowed", Code.AUTHORIZATIONFAILED)
     raise BadCommand("Malformed authentication exchange")
 
 

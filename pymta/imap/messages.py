@@ -1,10 +1,12 @@
 """Handlers of the message commands: FETCH, STORE, EXPUNGE, COPY/MOVE, APPEND (and the
 FETCH responses that announce flag changes, and QRESYNC's part of SELECT).
 
-Message data comes from the store's index (metas, cached wire forms); only BODY[...] and
-friends read files, and those run off the event loop (`asyncio.to_thread`). Responses for
-many messages are handed to the adapter in slices (`ImapSession.flush`) so a FETCH of a
-whole folder's bodies never sits in memory at once.
+Message data comes from the store's index in one query per command: plain rows holding
+just the columns the FETCH plan renders (flags, cached wire forms, ...), rendered without
+an object per message; only BODY[...] and friends read files, and those run off the event
+loop (`asyncio.to_thread`). Responses for many messages are handed to the adapter in
+slices (`ImapSession.flush`) so a FETCH of a whole folder's bodies never sits in memory at
+once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import bisect
 import datetime
 import os
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from pymta.store import AppendItem, Change, Listing, MessageMeta, StoreError, split_flags
@@ -21,7 +24,7 @@ from pymta.store import AppendItem, Change, Listing, MessageMeta, StoreError, sp
 from . import command as c
 from . import wire
 from .errors import BadCommand, Code, Done, Refused, refusal_for
-from .fetch import FetchPlan, FetchRenderer, Summary, WireForms
+from .fetch import FetchPlan, FetchRenderer, Row
 from .selected import SelectedMailbox
 
 if TYPE_CHECKING:
@@ -29,42 +32,15 @@ if TYPE_CHECKING:
 
 # Messages rendered per slice when their bodies are read (a thread hop per slice).
 BODY_SLICE = 64
+# Messages rendered per slice from the index alone: the first slices are on their way to
+# the client (in its own process) while the rest renders; one big write measured slower.
+RENDER_SLICE = 1024
 MODSEQ_ITEM = c.FetchItem(c.FetchAttr.MODSEQ)
 FLAGS_ITEM = c.FetchItem(c.FetchAttr.FLAGS)
 UID_ITEM = c.FetchItem(c.FetchAttr.UID)
 
 
 # -- reading the folder ---------------------------------------------------------------
-
-
-META_COLUMNS = ("uid", "flags", "keywords", "modseq", "internal_date", "size", "file")
-WIRE_COLUMNS = ("envelope", "body", "bodystructure")
-
-
-async def metas_for(
-    s: ImapSession, view: SelectedMailbox, uids: Sequence[int] | None
-) -> list[MessageMeta]:
-    """The index's metadata of those of `uids` (None: all) that still exist, ascending UID."""
-    if uids is not None and not uids:
-        return []
-    ref = s.user_ref()
-    rows = await s.store.fetch_rows(ref, view.folder, uids, META_COLUMNS)
-    directory = s.store.folder_path(ref, view.folder)
-    return [
-        MessageMeta(uid, flags, tuple(kws.split()) if kws else (), modseq, date, size, directory, f)
-        for uid, flags, kws, modseq, date, size, f in rows
-    ]
-
-
-async def wire_forms(
-    s: ImapSession, view: SelectedMailbox, metas: Sequence[MessageMeta]
-) -> list[Summary]:
-    """The cached ENVELOPE / BODY / BODYSTRUCTURE bytes, aligned with `metas`."""
-    rows = await s.store.fetch_rows(
-        s.user_ref(), view.folder, [m.uid for m in metas], ("uid", *WIRE_COLUMNS)
-    )
-    by_uid = {r[0]: WireForms(r[1], r[2], r[3]) for r in rows}
-    return [by_uid.get(m.uid) for m in metas]
 
 
 def read_message_file(meta: MessageMeta) -> bytes:
@@ -90,12 +66,58 @@ def renderer(s: ImapSession) -> FetchRenderer:
     return s.fetch_renderer(lambda: FetchRenderer(reader=read_message_file))
 
 
+async def plan_rows(
+    s: ImapSession,
+    view: SelectedMailbox,
+    plan: FetchPlan,
+    uids: Sequence[int],
+    extra: tuple[str, ...] = (),
+) -> tuple[FetchPlan, list[Row]]:
+    """The index rows of those of `uids` that still exist, laid out as `plan.columns`
+    then `extra`, in one query. A message without its cached wire forms (its file
+    vanished, or could not be parsed) is parsed from its file, which needs the file
+    columns: then the plan comes back as `plan.with_files()`, with rows to match."""
+    rows = await view_rows(s, view, uids, plan.columns + extra)
+    if plan.missing_summaries(rows) and not plan.full:
+        plan = plan.with_files()
+        rows = await view_rows(s, view, uids, plan.columns + extra)
+    return plan, rows
+
+
+async def view_rows(
+    s: ImapSession, view: SelectedMailbox, uids: Sequence[int], columns: tuple[str, ...]
+) -> list[Row]:
+    """`Store.fetch_rows` of those of `uids` (ascending, of the view) that still exist.
+    All the view's messages are read as one UID range, without the new ones the client
+    has not been told of."""
+    if not uids:
+        return []
+    whole = len(uids) == view.count
+    rows = await s.store.fetch_rows(s.user_ref(), view.folder, None if whole else uids, columns)
+    if whole and rows and rows[-1][0] > view.last_uid:
+        rows = rows[: bisect.bisect_right(rows, view.last_uid, key=itemgetter(0))]
+    if len(rows) > len(uids):
+        # UIDs the view does not know below its last one: none in practice (UIDs are
+        # given out in increasing order), and never to be answered with a number.
+        known = set(uids)
+        rows = [row for row in rows if row[0] in known]
+    return rows
+
+
+def send_rows(s: ImapSession, view: SelectedMailbox, plan: FetchPlan, rows: Sequence[Row]) -> None:
+    """FETCH responses for rows without message reads (flags, cached forms)."""
+    if rows:
+        seqs = view.seqs_for([row[0] for row in rows])
+        directory = s.store.folder_path(s.user_ref(), view.folder)
+        s.raw_output(plan.renderer.rows_responses(plan, seqs, rows, directory))
+
+
 # -- FETCH (RFC 9051 §6.4.5; RFC 7162 §3.1.4, §3.2.6) ---------------------------------
 
 
 async def fetch(s: ImapSession, cmd: c.Fetch) -> Done | None:
     view = s.require_selected()
-    pairs = view.resolve(cmd.set, uid=cmd.uid, saved=s.saved_search)
+    uids = view.resolve_uids(cmd.set, uid=cmd.uid, saved=s.saved_search)
     items = list(cmd.items)
     # RFC 7162 §3.2.6: VANISHED only with UID FETCH, CHANGEDSINCE and QRESYNC enabled.
     if cmd.vanished and (not cmd.uid or cmd.changed_since is None or not s.qresync):
@@ -110,39 +132,71 @@ async def fetch(s: ImapSession, cmd: c.Fetch) -> Done | None:
         items.append(MODSEQ_ITEM)
     if cmd.vanished and cmd.changed_since is not None:
         await _vanished_earlier(s, view, cmd)
-    metas = await metas_for(s, view, [u for _, u in pairs])
-    if cmd.changed_since is not None:
-        metas = [m for m in metas if m.modseq > cmd.changed_since]
-    gone = len(metas) < len(pairs) and cmd.changed_since is None
     r = renderer(s)
     plan = r.plan(items, uid=cmd.uid)
-    if plan.sets_seen and not view.readonly:
-        metas, changed = await _set_seen(s, view, metas)
-        if changed:
-            # RFC 9051 §6.4.5: the changed flags SHOULD be part of the FETCH responses
-            # (with MODSEQ once CONDSTORE is on, RFC 7162 §3.1).
+    setting_seen = plan.sets_seen and not view.readonly
+    extra = _extra_columns(plan, view, seen=setting_seen)
+    plan, rows = await plan_rows(s, view, plan, uids, extra)
+    if cmd.changed_since is not None:
+        since, at = cmd.changed_since, plan.columns.index("modseq")
+        rows = [row for row in rows if row[at] > since]
+    gone = len(rows) < len(uids) and cmd.changed_since is None
+    if setting_seen and rows:
+        at = len(plan.columns) + extra.index("flags")
+        unseen = [row[0] for row in rows if "S" not in row[at]]
+        if unseen:
+            # RFC 9051 §6.4.5: BODY[...] without PEEK (and RFC822, RFC822.TEXT) sets
+            # \Seen; the changed flags SHOULD be part of the FETCH responses (with MODSEQ
+            # once CONDSTORE is on, RFC 7162 §3.1).
+            await s.store.set_flags(s.user_ref(), view.folder, unseen, add=("\\Seen",))
             plan = _with_flags(plan, r, modseq=s.condstore)
-    summaries = await _summaries(s, view, plan, metas)
-    shows_flags = any(i.attr is c.FetchAttr.FLAGS for i in plan.items)
-    step = BODY_SLICE if plan.needs_raw else max(len(metas), 1)
-    for start in range(0, len(metas), step):
-        chunk = metas[start : start + step]
-        seqs = [view.seq_of(m.uid) or 0 for m in chunk]
-        sums = None if summaries is None else summaries[start : start + step]
-        if plan.needs_raw:
-            data = await asyncio.to_thread(r.responses, plan, seqs, chunk, sums)
-        else:
-            data = r.responses(plan, seqs, chunk, sums)
-        s.raw_output(data)
-        if shows_flags:
-            for m in chunk:
-                view.shown(m.uid, m.modseq)
-        await s.flush()
+            extra = _extra_columns(plan, view, seen=False)
+            plan, rows = await plan_rows(s, view, plan, [row[0] for row in rows], extra)
+    await _send_fetch(s, view, plan, rows, plan.columns + extra)
     if gone and not cmd.uid:
         # RFC 2180 §4.1.2 / RFC 5530 §3: some messages were expunged by another session
         # and the client has not been told yet.
         raise Refused("Some messages were expunged meanwhile", Code.EXPUNGEISSUED)
     return None
+
+
+def _extra_columns(plan: FetchPlan, view: SelectedMailbox, *, seen: bool) -> tuple[str, ...]:
+    """Columns beyond the plan's: "flags" to find the messages \\Seen must be set on,
+    "modseq" to clear the pending flag changes the responses show (`_send_fetch`)."""
+    extra: list[str] = []
+    if seen:
+        extra.append("flags")
+    shows_flags = any(i.attr is c.FetchAttr.FLAGS for i in plan.items)
+    if shows_flags and view.has_pending_flags and "modseq" not in plan.columns:
+        extra.append("modseq")
+    return tuple(extra)
+
+
+async def _send_fetch(
+    s: ImapSession,
+    view: SelectedMailbox,
+    plan: FetchPlan,
+    rows: list[Row],
+    columns: tuple[str, ...],
+) -> None:
+    """The FETCH responses, handed to the adapter slice by slice as they are rendered
+    (message files are read off the event loop, `BODY_SLICE` messages per thread hop)."""
+    r = plan.renderer
+    seqs = view.seqs_for([row[0] for row in rows])
+    directory = s.store.folder_path(s.user_ref(), view.folder)
+    shows_flags = any(i.attr is c.FetchAttr.FLAGS for i in plan.items)
+    modseq_at = columns.index("modseq") if "modseq" in columns else None
+    step = BODY_SLICE if plan.needs_raw else RENDER_SLICE
+    for start in range(0, len(rows), step):
+        chunk, chunk_seqs = rows[start : start + step], seqs[start : start + step]
+        if plan.needs_raw:
+            data = await asyncio.to_thread(r.rows_responses, plan, chunk_seqs, chunk, directory)
+        else:
+            data = r.rows_responses(plan, chunk_seqs, chunk, directory)
+        s.raw_output(data)
+        if shows_flags and modseq_at is not None:
+            view.shown_many([row[0] for row in chunk], [row[modseq_at] for row in chunk])
+        await s.flush()
 
 
 def _with_flags(plan: FetchPlan, r: FetchRenderer, *, modseq: bool) -> FetchPlan:
@@ -151,38 +205,34 @@ def _with_flags(plan: FetchPlan, r: FetchRenderer, *, modseq: bool) -> FetchPlan
         items.append(FLAGS_ITEM)
     if modseq and not any(i.attr is c.FetchAttr.MODSEQ for i in items):
         items.append(MODSEQ_ITEM)
-    return r.plan(items)
-
-
-async def _set_seen(
-    s: ImapSession, view: SelectedMailbox, metas: list[MessageMeta]
-) -> tuple[list[MessageMeta], bool]:
-    """RFC 9051 §6.4.5: BODY[...] without PEEK (and RFC822, RFC822.TEXT) sets \\Seen."""
-    unseen = [m.uid for m in metas if "S" not in m.flags]
-    if not unseen:
-        return metas, False
-    result = await s.store.set_flags(s.user_ref(), view.folder, unseen, add=("\\Seen",))
-    by_uid = {m.uid: m for m in result.updated}
-    return [by_uid.get(m.uid, m) for m in metas], True
-
-
-async def _summaries(
-    s: ImapSession, view: SelectedMailbox, plan: FetchPlan, metas: list[MessageMeta]
-) -> list[Summary] | None:
-    if not plan.needs_summary or not metas:
-        return None
-    return await wire_forms(s, view, metas)
+    return r.plan(items, full=plan.full)
 
 
 async def _vanished_earlier(s: ImapSession, view: SelectedMailbox, cmd: c.Fetch) -> None:
     """RFC 7162 §3.2.6: UIDs of the set expunged since CHANGEDSINCE, as VANISHED (EARLIER),
     before the FETCH responses."""
     assert cmd.changed_since is not None
-    _, gone = await s.store.changes_since(s.user_ref(), view.folder, cmd.changed_since)
-    wanted = _uid_filter(cmd.set.ranges, view.last_uid)
-    uids = sorted(u for u in gone if wanted(u))
-    if uids:
-        s.untagged(b"VANISHED (EARLIER) " + wire.sequence_set(uids))
+    ref = s.user_ref()
+    gone = await s.store.vanished_since(ref, view.folder, cmd.changed_since)
+    ranges = None if cmd.set.saved else cmd.set.ranges
+    if gone is not None:
+        if cmd.set.saved:
+            saved = frozenset(s.saved_search or ())  # RFC 5182 §2.1: "$" is UIDs
+            wanted: Callable[[int], bool] = saved.__contains__
+        else:
+            wanted = _uid_filter(ranges, view.last_uid)
+        data = wire.sequence_set([u for u in gone if wanted(u)])
+    else:
+        # RFC 7162 §3.2.6: below the oldest expunge remembered, "behave as if it was
+        # requested to report all expunged messages from the provided UID set": every UID
+        # of the set, up to the last one given out, that is not in the folder.
+        info = await s.store.folder_info(ref, view.folder)
+        rows = await s.store.fetch_rows(ref, view.folder, None, ("uid",))
+        existing = [row[0] for row in rows]
+        top = info.uidnext - 1
+        data = _missing_uids(existing, ranges, top, star=view.last_uid or top)
+    if data:
+        s.untagged(b"VANISHED (EARLIER) " + data)
 
 
 def _uid_filter(ranges: Sequence[c.SeqRange] | None, star: int) -> Callable[[int], bool]:
@@ -197,14 +247,9 @@ async def announce_flags(
 ) -> None:
     """Unsolicited FETCH of other sessions' flag changes: FLAGS with UID (RFC 9051 §7.5.2
     requires UID for rev2), MODSEQ when CONDSTORE is on (RFC 7162 §3.1)."""
-    metas = await metas_for(s, view, [u for _, u in changes])
-    if not metas:
-        return
     items = [UID_ITEM, FLAGS_ITEM] + ([MODSEQ_ITEM] if s.condstore else [])
-    r = renderer(s)
-    plan = r.plan(items)
-    seqs = [view.seq_of(m.uid) or 0 for m in metas]
-    s.raw_output(r.responses(plan, seqs, metas))
+    plan, rows = await plan_rows(s, view, renderer(s).plan(items), [u for _, u in changes])
+    send_rows(s, view, plan, rows)
 
 
 async def qresync_select(
@@ -221,23 +266,26 @@ async def qresync_select(
     else:
         # The tombstones do not reach back that far: every UID the client may know that
         # is not in the folder (RFC 7162 §3.2.5.2).
-        data = _missing_uids(listing.uids, known, listing.uidnext - 1)
+        top = listing.uidnext - 1
+        data = _missing_uids(listing.uids, known, top, star=top)
     if data:
         s.untagged(b"VANISHED (EARLIER) " + data)
     changed = [u for u, m in zip(listing.uids, listing.modseqs, strict=True) if m > params.modseq]
-    metas = await metas_for(s, view, changed)
-    if metas:
-        r = renderer(s)
-        plan = r.plan([UID_ITEM, FLAGS_ITEM, MODSEQ_ITEM])
-        s.raw_output(r.responses(plan, [view.seq_of(m.uid) or 0 for m in metas], metas))
+    plan = renderer(s).plan([UID_ITEM, FLAGS_ITEM, MODSEQ_ITEM])
+    plan, rows = await plan_rows(s, view, plan, changed)
+    send_rows(s, view, plan, rows)
 
 
-def _missing_uids(existing: Sequence[int], known: Sequence[c.SeqRange] | None, top: int) -> bytes:
-    """The parts of `known` (None: 1:top) without a message in `existing` (ascending),
-    as a sequence set, computed from the gaps so "1:4294967295" costs nothing."""
-    spans = [(1, top)] if known is None else _spans(known, top)
+def _missing_uids(
+    existing: Sequence[int], known: Sequence[c.SeqRange] | None, top: int, *, star: int
+) -> bytes:
+    """The parts of `known` (None: 1:top; "*" is `star`), up to `top`, without a message
+    in `existing` (ascending), as a sequence set, computed from the gaps so
+    "1:4294967295" costs nothing."""
+    spans = [(1, top)] if known is None else _spans(known, star)
     parts: list[bytes] = []
     for lo, hi in spans:
+        hi = min(hi, top)
         cur = lo
         i = bisect.bisect_left(existing, lo)
         while cur <= hi:
@@ -265,7 +313,7 @@ def _spans(ranges: Sequence[c.SeqRange], star: int) -> list[tuple[int, int]]:
 
 async def store(s: ImapSession, cmd: c.Store) -> Done | None:
     view = s.require_writable()
-    pairs = view.resolve(cmd.set, uid=cmd.uid, saved=s.saved_search)
+    uids = view.resolve_uids(cmd.set, uid=cmd.uid, saved=s.saved_search)
     if cmd.unchanged_since is not None:
         s.enable_condstore()
     names = [f for f in cmd.flags if f.lower() != "\\recent"]  # \Recent: ignored (rev1)
@@ -273,14 +321,12 @@ async def store(s: ImapSession, cmd: c.Store) -> Done | None:
         split_flags(names)
     except StoreError as exc:
         raise refusal_for(exc) from exc
-    uids = [u for _, u in pairs]
     updated: list[MessageMeta] = []
     failed: list[int] = []
     if uids:
-        ref = s.user_ref()
         mode = cmd.mode
         result = await s.store.set_flags(
-            ref,
+            s.user_ref(),
             view.folder,
             uids,
             add=names if mode is c.StoreMode.ADD else (),
@@ -289,8 +335,10 @@ async def store(s: ImapSession, cmd: c.Store) -> Done | None:
             unchanged_since=cmd.unchanged_since,  # RFC 7162 §3.1.3
         )
         updated, failed = result.updated, result.failed
-    for m in updated:
-        view.shown(m.uid, m.modseq)
+    # Our own change, shown by these responses (or by nothing, for .SILENT: the client
+    # knows what it asked for), is no news to announce.
+    if view.has_pending_flags:
+        view.shown_many([m.uid for m in updated], [m.modseq for m in updated])
     if not cmd.silent or cmd.unchanged_since is not None:
         items: list[c.FetchItem] = []
         if not cmd.silent:
@@ -299,11 +347,10 @@ async def store(s: ImapSession, cmd: c.Store) -> Done | None:
             items.insert(0, UID_ITEM)  # RFC 9051 §6.4.9 / RFC 7162 §3.1
         if s.condstore:
             items.append(MODSEQ_ITEM)
-        if items:
+        if items and updated:
             r = renderer(s)
-            plan = r.plan(items)
-            seqs = [view.seq_of(m.uid) or 0 for m in updated]
-            s.raw_output(r.responses(plan, seqs, updated))
+            seqs = view.seqs_for([m.uid for m in updated])
+            s.raw_output(r.responses(r.plan(items), seqs, updated))
     if failed:
         # RFC 7162 §3.1.3: MODIFIED lists sequence numbers (STORE) or UIDs (UID STORE).
         ids = failed if cmd.uid else [view.seq_of(u) or 0 for u in failed]

@@ -435,6 +435,9 @@ def id_(r: Reader, tag: str) -> Command:
         r.pos += 3
         return Id(tag, None)
     r.expect(b"(", "'('")
+    # Deliberately lenient (RFC 9051 §7.5 robustness): aioimaplib sends `ID ( "k" "v" )`,
+    # with spaces inside the parentheses; the values are informational only.
+    r.skip(b" ")
     params: list[tuple[str, str | None]] = []
     if not r.skip(b")"):
         while True:
@@ -443,9 +446,11 @@ def id_(r: Reader, tag: str) -> Command:
             r.sp()
             value = nstring(r)
             params.append((key, None if value is None else value.decode("utf-8", "replace")))
+            spaced = r.skip(b" ")
             if r.skip(b")"):
                 break
-            r.sp()
+            if not spaced:
+                r.fail("expected SP or ')'")
     return Id(tag, tuple(params))
 
 

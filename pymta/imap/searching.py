@@ -1,23 +1,25 @@
 """The SEARCH / UID SEARCH handler (RFC 9051 §6.4.4; ESEARCH RFC 4731, SEARCHRES RFC 5182,
 CONDSTORE MODSEQ RFC 7162 §3.1.5). Evaluation itself is `search.py`'s; this module feeds
-it the session's view and writes SEARCH or ESEARCH responses."""
+it the index rows of the messages the session's view holds (one query, just the columns
+the key reads) and writes SEARCH or ESEARCH responses."""
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import TYPE_CHECKING
 
 from . import command as c
 from .errors import Done, Refused
-from .messages import metas_for, read_message_file
+from .messages import read_message_file, view_rows
 from .search import (
     Searcher,
     esearch_data,
     esearch_suppressed,
     needs_files,
     saved_result,
+    search_columns,
     search_response,
-    summary_fields,
 )
 
 if TYPE_CHECKING:
@@ -48,39 +50,23 @@ async def search(s: ImapSession, cmd: c.Search) -> Done | None:
     if modseq:
         s.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ is CONDSTORE-enabling
     ref = s.user_ref()
-    metas = await metas_for(s, view, None)
-    messages = []
-    for m in metas:
-        seq = view.seq_of(m.uid)
-        if seq is not None:  # new messages not announced yet have no number
-            messages.append((seq, m))
-    cache = s.search_cache()
-    fields = summary_fields(cmd.key)
-    if fields:
-        missing = cache.missing((m.uid for _, m in messages), fields)
-        if missing:
-            cache.add(await s.store.summaries(ref, view.folder, missing), fields)
+    columns = search_columns(cmd.key)
+    # The messages the client knows (new ones not announced yet have no number).
+    rows = await view_rows(s, view, view.uids, columns)
+    seqs = view.seqs_for([row[0] for row in rows])
     searcher = Searcher(clock=s.config.clock, reader=read_message_file)
-    saved = s.saved_search or ()
-    if needs_files(cmd.key):
-        result = await asyncio.to_thread(
-            searcher.search,
-            cmd.key,
-            messages,
-            cache=cache,
-            max_seq=view.count,
-            max_uid=view.last_uid,
-            saved=saved,
-        )
-    else:
-        result = searcher.search(
-            cmd.key,
-            messages,
-            cache=cache,
-            max_seq=view.count,
-            max_uid=view.last_uid,
-            saved=saved,
-        )
+    run = partial(
+        searcher.search,
+        cmd.key,
+        rows,
+        columns,
+        seqs=seqs,
+        directory=s.store.folder_path(ref, view.folder),
+        max_seq=view.count,
+        max_uid=view.last_uid,
+        saved=s.saved_search or (),
+    )
+    result = await asyncio.to_thread(run) if needs_files(cmd.key) else run()
     numbers = result.uids if cmd.uid else result.seqs
     highest = result.highest_modseq if modseq else None
     options = cmd.return_options

@@ -113,11 +113,26 @@ class SelectedMailbox:
             if saved is None:
                 return []  # RFC 5182 §2.1: "$" before any SAVE is the empty set
             return self._pairs_for_uids(saved)
-        if uid:
-            return self._resolve_uids(seqset.ranges)
-        return self._resolve_seqs(seqset.ranges)
+        uids = self._uids
+        return [(seq, uids[seq - 1]) for seq in _merge(self._spans(seqset.ranges, uid))]
 
-    def _resolve_seqs(self, ranges: Sequence[SeqRange]) -> list[tuple[int, int]]:
+    def resolve_uids(
+        self, seqset: SequenceSet, *, uid: bool, saved: Sequence[int] | None = None
+    ) -> list[int]:
+        """The UIDs of `resolve`'s pairs, ascending: one slice of the map per run of
+        sequence numbers, so `1:*` of a big folder costs a copy, not a loop."""
+        if seqset.saved:
+            return [u for _, u in self.resolve(seqset, uid=uid, saved=saved)]
+        spans = _merged_spans(self._spans(seqset.ranges, uid))
+        out: list[int] = []
+        for lo, hi in spans:
+            out.extend(self._uids[lo - 1 : hi])
+        return out
+
+    def _spans(self, ranges: Sequence[SeqRange], uid: bool) -> list[tuple[int, int]]:
+        """Inclusive spans of sequence numbers that `ranges` name (UIDs when `uid`)."""
+        if uid:
+            return self._uid_spans(ranges)
         count = len(self._uids)
         spans: list[tuple[int, int]] = []
         for r in ranges:
@@ -127,9 +142,9 @@ class SelectedMailbox:
             if lo < 1 or hi > count:
                 raise BadCommand("Invalid message sequence number")
             spans.append((lo, hi))
-        return [(seq, self._uids[seq - 1]) for seq in _merge(spans)]
+        return spans
 
-    def _resolve_uids(self, ranges: Sequence[SeqRange]) -> list[tuple[int, int]]:
+    def _uid_spans(self, ranges: Sequence[SeqRange]) -> list[tuple[int, int]]:
         if not self._uids:
             return []
         star = self._uids[-1]
@@ -142,7 +157,7 @@ class SelectedMailbox:
             end = bisect.bisect_right(self._uids, hi)
             if start < end:
                 spans.append((start + 1, end))
-        return [(seq, self._uids[seq - 1]) for seq in _merge(spans)]
+        return spans
 
     def _pairs_for_uids(self, uids: Iterable[int]) -> list[tuple[int, int]]:
         pairs = []
@@ -151,6 +166,24 @@ class SelectedMailbox:
             if seq is not None:
                 pairs.append((seq, u))
         return pairs
+
+    def seqs_for(self, uids: Sequence[int]) -> list[int]:
+        """The sequence numbers of ascending `uids` (0 for one the client does not know):
+        one comparison when they are a run of the map, as for FETCH 1:*, else one pass."""
+        if not uids:
+            return []
+        known = self._uids
+        start = bisect.bisect_left(known, uids[0])
+        n = len(uids)
+        if known[start : start + n].tolist() == list(uids):
+            return list(range(start + 1, start + n + 1))
+        out: list[int] = []
+        i, end = start, len(known)
+        for u in uids:
+            while i < end and known[i] < u:
+                i += 1
+            out.append(i + 1 if i < end and known[i] == u else 0)
+        return out
 
     # -- changes from the store -------------------------------------------------------
 
@@ -172,9 +205,14 @@ class SelectedMailbox:
                     self._expunged.add(u)
                     self._flags.pop(u, None)
         elif change.kind == "flags":
+            modseq = change.highestmodseq
+            if not self._flags and not self._expunged:
+                # A STORE 1:* of 20,000 messages: one dictionary, no loop in Python.
+                self._flags = dict.fromkeys(change.uids, modseq)
+                return
             for u in change.uids:
                 if u not in self._expunged:
-                    self._flags[u] = max(self._flags.get(u, 0), change.highestmodseq)
+                    self._flags[u] = max(self._flags.get(u, 0), modseq)
         elif change.kind == "folders":
             if change.renamed_to is not None or (
                 change.uidvalidity and change.uidvalidity != self.uidvalidity
@@ -199,6 +237,21 @@ class SelectedMailbox:
         pending = self._flags.get(uid)
         if pending is not None and pending <= modseq:
             del self._flags[uid]
+
+    def shown_many(self, uids: Iterable[int], modseqs: Iterable[int]) -> None:
+        """`shown` for aligned UIDs and modseqs; nothing to do when nothing is pending."""
+        pending = self._flags
+        if not pending:
+            return
+        for uid, modseq in zip(uids, modseqs, strict=True):
+            p = pending.get(uid)
+            if p is not None and p <= modseq:
+                del pending[uid]
+
+    @property
+    def has_pending_flags(self) -> bool:
+        """Some flag change of another session waits to be announced."""
+        return bool(self._flags)
 
     def drop_flag_updates(self) -> None:
         self._flags.clear()
@@ -260,15 +313,25 @@ class SelectedMailbox:
 
 def _merge(spans: list[tuple[int, int]]) -> Iterable[int]:
     """The numbers of inclusive spans, ascending, each once."""
-    if len(spans) == 1:
-        lo, hi = spans[0]
+    merged = _merged_spans(spans)
+    if len(merged) == 1:
+        lo, hi = merged[0]
         return range(lo, hi + 1)
-    spans.sort()
     out: list[int] = []
-    top = 0
-    for lo, hi in spans:
-        start = max(lo, top + 1)
-        if start <= hi:
-            out.extend(range(start, hi + 1))
-            top = hi
+    for lo, hi in merged:
+        out.extend(range(lo, hi + 1))
+    return out
+
+
+def _merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Inclusive spans sorted, overlapping and adjacent ones joined."""
+    if len(spans) <= 1:
+        return spans
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
     return out

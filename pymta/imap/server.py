@@ -54,6 +54,7 @@ class ImapConnection(asyncio.Protocol):
         self._can_write.set()
         self._want_input = False
         self._paused = False
+        self._last_input = 0.0  # loop time of the last octets from the client
         self._closed = False
         self._gated = False
         self._task: asyncio.Task[None] | None = None
@@ -71,6 +72,7 @@ class ImapConnection(asyncio.Protocol):
             self._closed = True
             return
         self._gated = True
+        self._last_input = asyncio.get_running_loop().time()
         tls = transport.get_extra_info("ssl_object") is not None
         self._session = listener.session_factory(self._peer, tls)
         self._session.wakeup = self._wake.set
@@ -83,6 +85,7 @@ class ImapConnection(asyncio.Protocol):
         if self._session is None:
             return
         self._session.receive_data(data)
+        self._last_input = asyncio.get_running_loop().time()
         if not self._want_input and not self._paused and self._transport is not None:
             self._transport.pause_reading()  # resumed when the session asks for input
             self._paused = True
@@ -152,6 +155,11 @@ class ImapConnection(asyncio.Protocol):
             if self._session.authenticated
             else limits.imap_login_timeout_s
         )
+        # The timer counts the CLIENT's inactivity: updates we send during IDLE do not
+        # restart it (RFC 2177 §3: clients re-issue IDLE at least every 29 minutes).
+        timeout -= asyncio.get_running_loop().time() - self._last_input
+        if timeout <= 0:
+            return False
         self._wake.clear()
         self._want_input = True
         if self._paused:

@@ -359,9 +359,20 @@ class ImapSession:
         )
 
     def current_mailbox(self) -> DirectoryMailbox:
-        """The user's mailbox as the directory sees it now (SIGHUP may change quota)."""
+        """The user's mailbox as the directory sees it now (SIGHUP may change quota). When
+        the directory cannot be asked (a backend raising OSError), the session goes on with
+        what it had at login rather than failing every APPEND, COPY and GETQUOTA."""
         assert self.mailbox is not None
-        user = self.config.directory.directory.user(self.mailbox.name)
+        try:
+            user = self.config.directory.directory.user(self.mailbox.name)
+        except OSError as exc:
+            log.warning(
+                "imap directory_unavailable session=%s user=%s error=%s",
+                self.id,
+                self.user,
+                type(exc).__name__,
+            )
+            return self.mailbox
         return user.mailbox if user is not None else self.mailbox
 
     def user_ref(self) -> MailboxRef:

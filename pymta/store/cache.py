@@ -1,11 +1,13 @@
 """What the index caches per message, and filling it in for messages that lack it.
 
 A delivered, appended, copied or moved message gets its summary in the same transaction
-as its row: `mime.summary.summarize` (JSON for the structured fields) and the IMAP wire
+as its row: `mime.summary.summarize` (JSON for the structured fields), the IMAP wire
 bytes of ENVELOPE, BODY and BODYSTRUCTURE (`mime.imapform`), so a FETCH of those is one
-index read. Messages the store did not write itself (adopted files, a rebuilt index) and
-those of an index migrated from version 1 (JSON without wire bytes) are filled in on
-first request, from the stored JSON when there is some, else from the file.
+index read, and the ENVELOPE fields as SEARCH compares them (`mime.text.search_forms`),
+so a SUBJECT search is one column read. Messages the store did not write itself (adopted
+files, a rebuilt index) and those of an index migrated from an older version (JSON
+without wire or search forms) are filled in on first request, from the stored JSON when
+there is some, else from the file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from pymta.mime.imapform import body_wire, bodystructure_wire, envelope_wire
 from pymta.mime.summary import summarize
+from pymta.mime.text import SearchForms, search_forms
 
 from .index import FolderRow, Index, MessageRow, SummaryColumns, db_text, to_json
 
@@ -40,14 +43,26 @@ def summary_columns(raw: bytes) -> SummaryColumns:
             envelope_wire(s.envelope),
             body_wire(s.bodystructure),
             bodystructure_wire(s.bodystructure),
+            _search_forms(s.envelope),
         )
     except Exception:
         log.exception("store.summary_failed size=%d", len(raw))
         return _EMPTY
 
 
-def with_wire(s: SummaryColumns) -> SummaryColumns:
-    """A stored summary (JSON) completed with its wire forms, without reading the file."""
+def _search_forms(envelope: object) -> SearchForms | None:
+    """The search forms of an ENVELOPE; None (left to be computed again) if that fails,
+    so a bug there costs only the search columns."""
+    try:
+        return search_forms(envelope if isinstance(envelope, list) else [])
+    except Exception:
+        log.exception("store.search_forms_failed")
+        return None
+
+
+def completed(s: SummaryColumns) -> SummaryColumns:
+    """A stored summary (JSON) completed with the wire and search forms it lacks, without
+    reading the file; returned as it is if the JSON cannot be read."""
     try:
         envelope = json.loads(s.envelope) if s.envelope is not None else None
         body = json.loads(s.bodystructure) if s.bodystructure is not None else None
@@ -57,9 +72,10 @@ def with_wire(s: SummaryColumns) -> SummaryColumns:
             s.subject,
             s.envelope,
             s.bodystructure,
-            envelope_wire(envelope),
-            body_wire(body),
-            bodystructure_wire(body),
+            s.envelope_wire if s.envelope_wire is not None else envelope_wire(envelope),
+            s.body_wire if s.body_wire is not None else body_wire(body),
+            s.bodystructure_wire if s.bodystructure_wire is not None else bodystructure_wire(body),
+            s.search if s.search is not None else _search_forms(envelope),
         )
     except Exception:
         log.exception("store.summary_wire_failed")
@@ -77,7 +93,7 @@ def fill_summaries(index: Index, row: FolderRow, fdir: Path, uids: Sequence[int]
         computed: list[tuple[MessageRow, SummaryColumns]] = []
         for m, cols in missing[start : start + _FILL_BATCH]:
             if cols is not None and cols.envelope is not None:
-                cols = with_wire(cols)
+                cols = completed(cols)
             else:
                 try:
                     raw = (fdir / m.subdir / m.filename).read_bytes()

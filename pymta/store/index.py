@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pymta.mime.text import SearchForms
+
 from .schema import KEY_SHIFT as _KEY_SHIFT
-from .schema import MIGRATE_FROM_1, SCHEMA, SCHEMA_VERSION, TABLES
+from .schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,11 @@ _FOLDER_COLUMNS = (
 _MESSAGE_COLUMNS = "uid, base, subdir, filename, flags, keywords, modseq, internal_date, size"
 _SUMMARY_COLUMNS = (
     "header_bytes, message_id, subject, envelope, bodystructure, "
-    "envelope_wire, body_wire, bodystructure_wire"
+    "envelope_wire, body_wire, bodystructure_wire, "
+    "search_date, search_subject, search_from, search_to, search_cc, search_bcc, "
+    "search_in_reply_to, search_message_id, sent_day, searchable"
 )
+_SUMMARY_PLACEHOLDERS = ",".join("?" * (1 + len(_SUMMARY_COLUMNS.split(","))))
 
 # `fetch` columns: public name -> SQL over `messages m LEFT JOIN summaries s`.
 MESSAGE_FIELDS: dict[str, str] = {
@@ -73,6 +78,17 @@ SUMMARY_FIELDS: dict[str, str] = {
     "envelope": "s.envelope_wire",
     "body": "s.body_wire",
     "bodystructure": "s.bodystructure_wire",
+    # The ENVELOPE fields as SEARCH compares them (`mime.text.search_forms`); NULL when
+    # the field is absent (or not computed yet: `searchable` 0).
+    "search_date": "s.search_date",
+    "search_subject": "s.search_subject",
+    "search_from": "s.search_from",
+    "search_to": "s.search_to",
+    "search_cc": "s.search_cc",
+    "search_bcc": "s.search_bcc",
+    "search_in_reply_to": "s.search_in_reply_to",
+    "search_message_id": "s.search_message_id",
+    "sent_day": "s.sent_day",
 }
 
 
@@ -113,7 +129,8 @@ class MessageRow:
 
 @dataclass(frozen=True)
 class SummaryColumns:
-    """A message summary as stored: JSON text, plain columns, and the IMAP wire forms."""
+    """A message summary as stored: JSON text, plain columns, the IMAP wire forms and the
+    search forms (None until computed)."""
 
     header_bytes: int | None
     message_id: str | None
@@ -123,10 +140,11 @@ class SummaryColumns:
     envelope_wire: bytes | None = None
     body_wire: bytes | None = None
     bodystructure_wire: bytes | None = None
+    search: SearchForms | None = None
 
     @property
     def complete(self) -> bool:
-        return None not in (
+        return self.search is not None and None not in (
             self.envelope,
             self.envelope_wire,
             self.body_wire,
@@ -194,7 +212,8 @@ def _message(row: Sequence[Any]) -> MessageRow:
 
 
 def _summary(row: Sequence[Any]) -> SummaryColumns:
-    hb, mid, subject, env, body, env_w, body_w, bs_w = row
+    hb, mid, subject, env, body, env_w, body_w, bs_w = row[:8]
+    searchable = row[17]
     return SummaryColumns(
         None if hb is None else int(hb),
         mid,
@@ -204,6 +223,7 @@ def _summary(row: Sequence[Any]) -> SummaryColumns:
         None if env_w is None else bytes(env_w),
         None if body_w is None else bytes(body_w),
         None if bs_w is None else bytes(bs_w),
+        SearchForms(*row[8:17]) if searchable else None,
     )
 
 
@@ -249,8 +269,8 @@ class Index:
             self._db.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
             self._db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-            if version == 1:
-                self._migrate_from_1()
+            if version in MIGRATIONS:
+                self._migrate(version)
                 version = SCHEMA_VERSION
             self.needs_rebuild = version != SCHEMA_VERSION
             if not self.needs_rebuild:
@@ -259,10 +279,11 @@ class Index:
             self._db.close()
             raise IndexCorrupt(str(exc)) from exc
 
-    def _migrate_from_1(self) -> None:
+    def _migrate(self, version: int) -> None:
+        """Bring an index of an older version to this one, in one transaction."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATE_FROM_1.split(";"):
+            for statement in MIGRATIONS[version].split(";"):
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -270,7 +291,7 @@ class Index:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        log.info("store.index_migrated path=%s from=1 to=%d", self.path, SCHEMA_VERSION)
+        log.info("store.index_migrated path=%s from=%d to=%d", self.path, version, SCHEMA_VERSION)
 
     def close(self) -> None:
         with self.lock:
@@ -449,7 +470,7 @@ class Index:
         )
         self._db.executemany(
             f"INSERT OR REPLACE INTO summaries (key, {_SUMMARY_COLUMNS}) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
+            f"VALUES ({_SUMMARY_PLACEHOLDERS})",
             [
                 (summary_key(folder_id, m.uid), *_summary_values(s))
                 for m, s in items
@@ -529,7 +550,7 @@ class Index:
             return
         self._db.execute(
             f"INSERT OR REPLACE INTO summaries (key, {_SUMMARY_COLUMNS}) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
+            f"VALUES ({_SUMMARY_PLACEHOLDERS})",
             (summary_key(folder_id, uid), *_summary_values(s)),
         )
         self._db.execute(
@@ -586,11 +607,13 @@ class Index:
     def update_messages(
         self, folder_id: int, rows: Iterable[tuple[int, str, str, str, str, int]]
     ) -> None:
-        """(uid, subdir, filename, flags, keywords as stored (space-separated), modseq)."""
+        """(uid, subdir, filename, flags, keywords as stored (space-separated), modseq).
+        The tuples are bound as they come (numbered parameters): a `STORE 1:*` of 20,000
+        messages builds no second list."""
         self._db.executemany(
-            "UPDATE messages SET subdir = ?, filename = ?, flags = ?, keywords = ?, modseq = ? "
-            "WHERE folder_id = ? AND uid = ?",
-            [(sd, fn, fl, kw, ms, folder_id, uid) for uid, sd, fn, fl, kw, ms in rows],
+            "UPDATE messages SET subdir = ?2, filename = ?3, flags = ?4, keywords = ?5, "
+            f"modseq = ?6 WHERE folder_id = {int(folder_id)} AND uid = ?1",
+            rows,
         )
 
     def delete_messages(self, folder_id: int, rows: Iterable[MessageRow], modseq: int) -> None:
@@ -674,7 +697,27 @@ class Index:
             )
 
 
+_NO_SEARCH = (None,) * 9 + (0,)
+
+
 def _summary_values(s: SummaryColumns) -> tuple[object, ...]:
+    f = s.search
+    search = (
+        _NO_SEARCH
+        if f is None
+        else (
+            db_text(f.date),
+            db_text(f.subject),
+            db_text(f.from_),
+            db_text(f.to),
+            db_text(f.cc),
+            db_text(f.bcc),
+            db_text(f.in_reply_to),
+            db_text(f.message_id),
+            f.sent,
+            1,
+        )
+    )
     return (
         s.header_bytes,
         s.message_id,
@@ -684,4 +727,5 @@ def _summary_values(s: SummaryColumns) -> tuple[object, ...]:
         s.envelope_wire,
         s.body_wire,
         s.bodystructure_wire,
+        *search,
     )

@@ -28,6 +28,7 @@ from .maildir import (
     Fsync,
     MaildirName,
     link_or_copy,
+    wire_size_of_bytes,
     write_file,
     write_int_file,
 )
@@ -94,11 +95,13 @@ class Mailbox(Views):
     ) -> list[Delivered]:
         """Store every message or none (RFC 3502 §6.3.11), with consecutive UIDs."""
         self._lookup(folder)
-        self.check_quota(sum(len(item.raw) for item in items), quota_bytes)
+        # Sizes are those of the CRLF form IMAP serves (RFC 9051 §2.3.4; root.py).
+        sizes = [wire_size_of_bytes(item.raw) for item in items]
+        self.check_quota(sum(sizes), quota_bytes)
         fdir = self.folder_dir(folder)
         staged: list[tuple[Path, Pending]] = []
         try:
-            for item in items:
+            for item, size in zip(items, sizes, strict=True):
                 unique = f"{self._names.next()},S={len(item.raw)}"
                 tmp = fdir / "tmp" / unique
                 try:
@@ -110,9 +113,7 @@ class Mailbox(Views):
                 # file's mtime, as Dovecot reads it.
                 subdir = "cur" if item.letters else "new"
                 summary = summary_columns(item.raw)
-                pending = Pending(
-                    unique, subdir, item.letters, item.keywords, mtime, len(item.raw), summary
-                )
+                pending = Pending(unique, subdir, item.letters, item.keywords, mtime, size, summary)
                 staged.append((tmp, pending))
             delivered = self.place(folder, staged)
         except BaseException:

@@ -5,7 +5,9 @@ File names follow the Maildir convention with Dovecot's fields:
 cur/. Everything before ":2," is the *base*: it never changes for the life of the message,
 so a flag change by another Maildir tool (a rename to other letters, new/ → cur/) is
 recognised as the same message. Letters we do not interpret (Dovecot keyword letters a-z)
-are kept as they are.
+are kept as they are. S= is the size its writer recorded (the file's size for Dovecot and
+for our deliveries); W= (Dovecot's, when a name has it) the size with CRLF line ends, which
+is what IMAP reports (`wire_size`).
 
 Every function here is blocking; the store runs them on its worker threads.
 """
@@ -59,6 +61,23 @@ class MaildirName:
                 if 0 < number <= MAX_UID:
                     uid = number
         return cls(base, letters, extra, uid, bool(sep))
+
+    @property
+    def file_size(self) -> int | None:
+        """The S= field (Dovecot: the file's size), if the name carries a valid one."""
+        return self._number("S=")
+
+    @property
+    def virtual_size(self) -> int | None:
+        """The W= field (Dovecot: the size with CRLF line ends), if valid."""
+        return self._number("W=")
+
+    def _number(self, prefix: str) -> int | None:
+        for field in self.base.split(",")[1:]:
+            value = field[2:]
+            if field.startswith(prefix) and value.isascii() and value.isdigit():
+                return int(value)
+        return None
 
     def filename(self, letters: str | None = None) -> str:
         """The file name: the bare base when there is no info part (new/) and no letters
@@ -166,6 +185,45 @@ def clean_tmp(directory: Path, now: float) -> int:
         except FileNotFoundError:
             continue
     return removed
+
+
+# Reading a file to count its line ends, in pieces of this size.
+_READ_CHUNK = 1 << 20
+
+
+def bare_lf_count(data: bytes) -> int:
+    """How many LFs in `data` are not preceded by a CR."""
+    return data.count(b"\n") - data.count(b"\r\n")
+
+
+def wire_size_of_bytes(data: bytes) -> int:
+    """The size of `data` as IMAP sends it: every bare LF as CRLF (RFC 9051 §2.3.4:
+    RFC822.SIZE is the size in the RFC 5322 form, whose line ends are CRLF)."""
+    return len(data) + bare_lf_count(data)
+
+
+def wire_size(path: Path, name: MaildirName, st_size: int) -> int:
+    """The size of a message file as IMAP sends it (see `wire_size_of_bytes`), for a file
+    adopted from elsewhere: Maildirs of other servers (Dovecot, Courier, procmail) usually
+    hold bare LF line ends.
+
+    A name carrying Dovecot's `S=<file size>` and `W=<virtual size>` (the size with CRLF
+    line ends) is believed when S= is the file's actual size, so taking over a Dovecot
+    Maildir does not read every file; otherwise the file is read and its bare LFs counted.
+    FileNotFoundError when the file is gone."""
+    virtual = name.virtual_size
+    if name.file_size == st_size and virtual is not None and virtual >= st_size:
+        return virtual
+    total = extra = 0
+    after_cr = False  # the previous piece ended with CR
+    with open(path, "rb") as f:
+        while piece := f.read(_READ_CHUNK):
+            total += len(piece)
+            extra += bare_lf_count(piece)
+            if after_cr and piece.startswith(b"\n"):
+                extra -= 1  # a CRLF split between two pieces: its LF is not bare
+            after_cr = piece.endswith(b"\r")
+    return total + extra
 
 
 def read_int_file(path: Path) -> int | None:

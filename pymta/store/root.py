@@ -20,6 +20,10 @@ outside the folder lock; the directory fsync is group-committed by `DirSyncer`.
 Changes are published (`Notifier.publish`) after their commit, before the folder lock is
 released, so subscribers see one folder's changes in commit order.
 
+Sizes: a message's size in the index is the size of the form IMAP serves it in, every
+bare LF as CRLF (RFC822.SIZE, RFC 9051 §2.3.4), and quota usage is the sum of those.
+Adopted files are measured that way (`maildir.wire_size`); our own writes do the same.
+
 Behind-the-back changes: each folder records the st_mtime_ns of new/ and cur/ as of its
 last scan; an access that finds other values rescans the folder. Our own renames update
 the recorded values (when they were current before the rename), so deliveries never cause
@@ -65,6 +69,7 @@ from .maildir import (
     make_dirs_durable,
     make_maildir,
     read_int_file,
+    wire_size,
     write_int_file,
 )
 from .model import DEFAULT_FOLDERS, SPECIAL_USES, Change, ChangeKind, MessageMeta
@@ -372,7 +377,8 @@ class MailboxRoot:
         modseq: int,
         keywords: dict[str, tuple[str, ...]],
     ) -> tuple[list[MessageRow], set[str]]:
-        """Give unknown files their UIDs: rename them to carry U= and stat them."""
+        """Give unknown files their UIDs: rename them to carry U= and stat them. Their
+        size is that of their CRLF form (`maildir.wire_size`), as for our own files."""
         rows: list[MessageRow] = []
         renamed_in: set[str] = set()
         for a in added:
@@ -383,6 +389,10 @@ class MailboxRoot:
                     link_rename(directory / a.file.filename, directory / final)
                     renamed_in.add(a.file.subdir)
                 st = os.stat(directory / final)
+                # RFC 9051 §2.3.4: the size IMAP reports (and quota counts) is that of
+                # the CRLF form the file is served in; files from elsewhere often have
+                # bare LF line ends.
+                size = wire_size(directory / final, a.name, st.st_size)
             except FileNotFoundError:
                 continue  # gone again already
             except FileExistsError:
@@ -398,7 +408,7 @@ class MailboxRoot:
                     keywords.get(a.name.base, ()),
                     modseq,
                     st.st_mtime,
-                    st.st_size,
+                    size,
                 )
             )
         return rows, renamed_in

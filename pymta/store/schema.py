@@ -1,25 +1,32 @@
-"""The index's SQL schema (version 2), and the migration from version 1.
+"""The index's SQL schema (version 3), and the migrations from versions 1 and 2.
 
 Tables:
 - `folders`: one row per folder (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, the mtimes of the
   last scan, and `vanished_floor`: the tombstones cover every expunge above that modseq).
 - `messages` (clustered by folder and UID, small rows): what SELECT, FLAGS and STORE touch.
-  `cached` is 1 once the message's `summaries` row is complete (wire forms included); the
-  partial index `messages_uncached` finds the others without a scan.
+  `cached` is 1 once the message's `summaries` row is complete (wire and search forms
+  included); the partial index `messages_uncached` finds the others without a scan. No
+  index on modseq: every flag change would rewrite it (a third of the cost of a
+  `STORE 1:*`), and CHANGEDSINCE reads few enough rows that a scan of one folder's small
+  rows serves it.
 - `summaries` (rowid = `summary_key(folder_id, uid)`, so a folder's rows are one key range
-  in UID order): the parsed summary as JSON and the IMAP wire bytes of ENVELOPE, BODY and
-  BODYSTRUCTURE. Kept apart so that flag updates never rewrite these large rows.
+  in UID order): the parsed summary as JSON, the IMAP wire bytes of ENVELOPE, BODY and
+  BODYSTRUCTURE, and the ENVELOPE fields as SEARCH compares them (`search_*`: decoded,
+  case-folded, `mime.text.search_forms`; `sent_day` the Date: header's day; `searchable`
+  1 once those are filled). Kept apart so that flag updates never rewrite these rows.
 - `expunged`: tombstones (uid, modseq of removal) per folder, at most `MAX_TOMBSTONES`.
 - `usage`, `meta`: the root's byte and message counters; small named integers.
 
-Version 1 kept the summary columns in `messages` and had no tombstone floor; it is
-migrated in place (`MIGRATE_FROM_1`), keeping UIDs, keywords, modseqs, subscriptions and
-tombstones. The wire forms of its messages are filled in on first request, from the JSON.
+Older versions are migrated in place, keeping UIDs, keywords, modseqs, subscriptions and
+tombstones; what they lack is filled in on first request, from the JSON (no file read):
+- version 1 kept the summary columns in `messages` and had no tombstone floor
+  (`MIGRATE_FROM_1`, straight to this version);
+- version 2 had no search columns (`MIGRATE_FROM_2`).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KEY_SHIFT = 32  # summary key: the folder id above the 32-bit UID (RFC 9051 §2.3.1.1)
 
 MESSAGES_TABLE = """
@@ -38,7 +45,6 @@ CREATE TABLE messages (
     PRIMARY KEY (folder_id, uid)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX messages_by_base ON messages (folder_id, base);
-CREATE INDEX messages_by_modseq ON messages (folder_id, modseq);
 CREATE INDEX messages_uncached ON messages (folder_id, uid) WHERE cached = 0;
 CREATE TABLE summaries (
     key INTEGER PRIMARY KEY,
@@ -49,7 +55,17 @@ CREATE TABLE summaries (
     bodystructure TEXT,
     envelope_wire BLOB,
     body_wire BLOB,
-    bodystructure_wire BLOB
+    bodystructure_wire BLOB,
+    search_date TEXT,
+    search_subject TEXT,
+    search_from TEXT,
+    search_to TEXT,
+    search_cc TEXT,
+    search_bcc TEXT,
+    search_in_reply_to TEXT,
+    search_message_id TEXT,
+    sent_day INTEGER,
+    searchable INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -113,3 +129,21 @@ UPDATE folders SET vanished_floor = coalesce(
     highestmodseq);
 """
 )
+
+# Version 2 had the wire forms but no search columns: they are added (at the end of the
+# rows), and every message is marked for filling.
+MIGRATE_FROM_2 = """
+DROP INDEX IF EXISTS messages_by_modseq;
+ALTER TABLE summaries ADD COLUMN search_date TEXT;
+ALTER TABLE summaries ADD COLUMN search_subject TEXT;
+ALTER TABLE summaries ADD COLUMN search_from TEXT;
+ALTER TABLE summaries ADD COLUMN search_to TEXT;
+ALTER TABLE summaries ADD COLUMN search_cc TEXT;
+ALTER TABLE summaries ADD COLUMN search_bcc TEXT;
+ALTER TABLE summaries ADD COLUMN search_in_reply_to TEXT;
+ALTER TABLE summaries ADD COLUMN search_message_id TEXT;
+ALTER TABLE summaries ADD COLUMN sent_day INTEGER;
+ALTER TABLE summaries ADD COLUMN searchable INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET cached = 0 WHERE cached != 0;
+"""
+MIGRATIONS = {1: MIGRATE_FROM_1, 2: MIGRATE_FROM_2}

@@ -317,7 +317,11 @@ class Store:
         - "envelope", "body", "bodystructure": the IMAP wire bytes of FETCH ENVELOPE, BODY
           and BODYSTRUCTURE (RFC 9051 §7.5.2), ready to be sent;
         - "envelope_json", "bodystructure_json": the cached summary (JSON text);
-          "subject", "message_id" (raw header text), "header_bytes" (int).
+          "subject", "message_id" (raw header text), "header_bytes" (int);
+        - "search_subject", "search_from", "search_to", "search_cc", "search_bcc",
+          "search_date", "search_in_reply_to", "search_message_id": the ENVELOPE field
+          as SEARCH compares it (`mime.text.search_forms`: decoded, case-folded; None
+          when absent); "sent_day" (int): the Date: header's day, None if unreadable.
 
         Summary columns of messages the store did not write (adopted files, a rebuilt
         index) are computed on first request and kept; they are None only for a message

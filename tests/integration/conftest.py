@@ -111,11 +111,16 @@ class Mailboxes:
 class ServerThread(Mailboxes):
     """An in-process server running on its own loop in a background thread."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, *, use_uvloop: bool = False) -> None:
         self.config_path = config_path
         self.config = load_config(config_path)
         super().__init__(self.config.server.data_dir)
-        self.loop = asyncio.new_event_loop()
+        if use_uvloop:  # the loop `pymta serve` runs on when uvloop is installed
+            import uvloop
+
+            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         self.server: Server | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
@@ -157,14 +162,17 @@ class ServerThread(Mailboxes):
 def pymta_server(
     tmp_path: Path, tls_cert: tuple[Path, Path]
 ) -> Iterator[Callable[..., ServerThread]]:
-    """Start a server: `pymta_server(edit=lambda cfg: ...)` may change the config first."""
+    """Start a server: `pymta_server(edit=lambda cfg: ...)` may change the config first;
+    `use_uvloop=True` runs it on a uvloop loop instead of asyncio's default one."""
     started: list[ServerThread] = []
 
-    def start(edit: Callable[[dict[str, Any]], None] | None = None) -> ServerThread:
+    def start(
+        edit: Callable[[dict[str, Any]], None] | None = None, *, use_uvloop: bool = False
+    ) -> ServerThread:
         doc = base_config(tmp_path, tls_cert)
         if edit is not None:
             edit(doc)
-        srv = ServerThread(write_config(tmp_path, doc)).start()
+        srv = ServerThread(write_config(tmp_path, doc), use_uvloop=use_uvloop).start()
         started.append(srv)
         return srv
 

@@ -10,7 +10,13 @@ import pytest
 
 from pymta.imap.command import FetchAttr, FetchItem, Section, SectionText
 from pymta.imap.errors import Code, Refused
-from pymta.imap.fetch import FetchRenderer, UnknownCte, WireForms, format_date_time
+from pymta.imap.fetch import (
+    META_COLUMNS,
+    FetchRenderer,
+    UnknownCte,
+    WireForms,
+    format_date_time,
+)
 from pymta.mime.imapform import body_wire, bodystructure_wire, envelope_wire
 from pymta.mime.summary import build_summary
 from pymta.store.model import CachedSummary, MessageMeta
@@ -190,6 +196,75 @@ def test_render_many_matches_render() -> None:
     plan = renderer.plan(items)
     metas = [meta(NESTED, uid=u) for u in (1, 2, 3)]
     assert renderer.render_many(plan, metas) == [renderer.render(plan, m) for m in metas]
+
+
+# -- rows of the index ------------------------------------------------------------------------
+
+
+def test_plan_names_the_columns_its_rows_need() -> None:
+    renderer = FetchRenderer(tz=UTC)
+    assert renderer.plan([FetchItem(FetchAttr.FLAGS)], uid=True).columns == (
+        "uid",
+        "flags",
+        "keywords",
+    )
+    plan = renderer.plan([FetchItem(FetchAttr.BODYSTRUCTURE), FetchItem(FetchAttr.MODSEQ)])
+    assert plan.columns == ("uid", "bodystructure", "modseq")
+    assert not plan.full and plan.needs_summary
+    # An item that reads the message: the rows carry what its MessageMeta is made of.
+    plan = renderer.plan([body(peek=True), FetchItem(FetchAttr.ENVELOPE)])
+    assert plan.columns == (*META_COLUMNS, "envelope")
+    assert plan.full
+
+
+def test_rows_responses_render_index_rows_like_metas() -> None:
+    reader = Files(PLAIN)
+    renderer = FetchRenderer(tz=UTC, reader=reader)
+    items = [
+        FetchItem(FetchAttr.FLAGS),
+        FetchItem(FetchAttr.INTERNALDATE),
+        FetchItem(FetchAttr.RFC822_SIZE),
+        FetchItem(FetchAttr.MODSEQ),
+    ]
+    plan = renderer.plan(items, uid=True)
+    metas = [meta(uid=10, flags="S"), meta(uid=11, flags="FS", keywords=("$Work", "x"))]
+    stored = {"uid": 0, "flags": 1, "keywords": 2, "modseq": 3, "internal_date": 4, "size": 5}
+    index_rows = [
+        (m.uid, m.flags, " ".join(m.keywords), m.modseq, m.internal_date, m.size) for m in metas
+    ]
+    rows = [tuple(r[stored[c]] for c in plan.columns) for r in index_rows]
+    out = renderer.rows_responses(plan, [4, 9], rows, Path("/nonexistent"))
+    assert out == renderer.responses(plan, [4, 9], metas)
+    assert out.startswith(
+        b'* 4 FETCH (UID 10 FLAGS (\\Seen) INTERNALDATE "14-Nov-2023 22:13:20 +0000" '
+    )
+    assert b"* 9 FETCH (UID 11 FLAGS (\\Flagged \\Seen $Work x) " in out
+    assert reader.reads == 0
+
+
+def test_cached_forms_are_concatenated_and_a_missing_one_needs_the_file_columns() -> None:
+    reader = Files(NESTED)
+    renderer = FetchRenderer(tz=UTC, reader=reader)
+    plan = renderer.plan([FetchItem(FetchAttr.BODYSTRUCTURE)], uid=True)
+    rows = [(1, b"(BS1)"), (2, b"(BS2)")]
+    assert not plan.missing_summaries(rows)
+    assert renderer.rows_responses(plan, [1, 2], rows, Path("/x")) == (
+        b"* 1 FETCH (UID 1 BODYSTRUCTURE (BS1))\r\n* 2 FETCH (UID 2 BODYSTRUCTURE (BS2))\r\n"
+    )
+    # A message whose form the index lacks is parsed from its file: that takes the plan
+    # over rows with the file columns.
+    assert plan.missing_summaries([(1, b"(BS1)"), (2, None)])
+    with pytest.raises(LookupError):
+        renderer.rows_responses(plan, [1, 2], [(1, b"(BS1)"), (2, None)], Path("/x"))
+    full = plan.with_files()
+    assert full.columns == (*META_COLUMNS, "bodystructure")
+    m = meta(NESTED, uid=2)
+    rows = [(1, "", "", 1, 0.0, 9, "cur/1", b"(BS1)"), (2, "", "", 1, 0.0, 9, "cur/2", None)]
+    out = renderer.rows_responses(full, [1, 2], rows, Path("/x"))
+    expected = bodystructure_wire(build_summary(NESTED).bodystructure)
+    assert out.endswith(b"* 2 FETCH (UID 2 BODYSTRUCTURE %s)\r\n" % expected)
+    assert reader.reads == 1
+    assert renderer.render(plan, m) == b"UID 2 BODYSTRUCTURE " + expected
 
 
 # -- ENVELOPE / BODY / BODYSTRUCTURE ----------------------------------------------------------

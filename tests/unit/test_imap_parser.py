@@ -280,6 +280,8 @@ CASES: list[tuple[bytes, Command]] = [
         b'a ID ("name" "Thunderbird" "version" NIL)',
         Id("a", (("name", "Thunderbird"), ("version", None))),
     ),
+    # Lenient: aioimaplib pads the list with spaces.
+    (b'a ID ( "name" "x" )', Id("a", (("name", "x"),))),
     # command-select
     (b"a CHECK", Check("a")),
     (b"a CLOSE", Close("a")),

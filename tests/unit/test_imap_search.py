@@ -31,20 +31,23 @@ from pymta.imap.command import (
     SequenceSet,
 )
 from pymta.imap.search import (
+    FIELD_COLUMNS,
+    META_COLUMNS,
+    SENT_COLUMN,
+    Row,
     Searcher,
     SearchResult,
-    SummaryCache,
-    decode_words,
     esearch_data,
     esearch_suppressed,
     needs_files,
     saved_result,
+    search_columns,
     search_response,
     sequence_set,
-    summary_fields,
 )
 from pymta.mime.summary import build_summary
-from pymta.store.model import CachedSummary, MessageMeta
+from pymta.mime.text import search_forms
+from pymta.store.model import MessageMeta
 
 UTC = datetime.UTC
 NOW = calendar.timegm((2024, 3, 10, 12, 0, 0))
@@ -141,35 +144,41 @@ class Reader:
         return self.by_uid[meta.uid]
 
 
-def metas() -> list[tuple[int, MessageMeta]]:
-    out = []
-    for seq, (uid, (raw, flags, keywords, when)) in enumerate(zip(UIDS, MESSAGES, strict=True), 1):
-        m = MessageMeta(uid, flags, keywords, uid * 10, when, len(raw), Path("/x"), f"{uid}")
-        out.append((seq, m))
-    return out
+# Every column a search may read: what `rows` builds, as the store would return them.
+ALL = (*META_COLUMNS, *FIELD_COLUMNS.values(), SENT_COLUMN)
 
 
-def full_cache() -> SummaryCache:
-    cache = SummaryCache()
-    summaries = []
-    for uid, (raw, *_) in zip(UIDS, MESSAGES, strict=True):
-        s = build_summary(raw)
-        summaries.append(CachedSummary(uid, s.envelope, s.bodystructure, None, s.subject, 0))
-    cache.add(summaries, ["date", "subject", "in-reply-to", "message-id", "sent"])
-    cache.add(summaries, ["from", "to", "cc", "bcc"])
-    return cache
+def row_of(uid: int, raw: bytes, flags: str, keywords: tuple[str, ...], when: float) -> Row:
+    f = search_forms(build_summary(raw).envelope)
+    values = {
+        "uid": uid,
+        "flags": flags,
+        "keywords": " ".join(keywords),
+        "modseq": uid * 10,
+        "internal_date": when,
+        "size": len(raw),
+        "file": f"cur/{uid}",
+        "search_date": f.date,
+        "search_subject": f.subject,
+        "search_from": f.from_,
+        "search_to": f.to,
+        "search_cc": f.cc,
+        "search_bcc": f.bcc,
+        "search_in_reply_to": f.in_reply_to,
+        "search_message_id": f.message_id,
+        SENT_COLUMN: f.sent,
+    }
+    return tuple(values[c] for c in ALL)
 
 
-def run(
-    *keys: SearchKey,
-    cache: SummaryCache | None = None,
-    reader: Reader | None = None,
-    saved: Sequence[int] = (),
-) -> list[int]:
+def rows() -> list[Row]:
+    return [row_of(uid, *message) for uid, message in zip(UIDS, MESSAGES, strict=True)]
+
+
+def run(*keys: SearchKey, reader: Reader | None = None, saved: Sequence[int] = ()) -> list[int]:
     searcher = Searcher(tz=UTC, clock=lambda: NOW, reader=reader or Reader())
     key = keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
-    result = searcher.search(key, metas(), cache=cache or full_cache(), saved=saved)
-    return result.uids
+    return searcher.search(key, rows(), ALL, saved=saved).uids
 
 
 def seqset(*ranges: tuple[int | None, int | None]) -> SequenceSet:
@@ -215,8 +224,16 @@ def test_sequence_numbers_and_uids() -> None:
 def test_star_means_the_view_not_the_last_message_given() -> None:
     searcher = Searcher(tz=UTC, reader=Reader())
     key = SearchSequence(seqset((None, None)))
-    assert searcher.search(key, metas()[:3], max_seq=5).uids == []
-    assert searcher.search(key, metas()[:3]).uids == [30]
+    assert searcher.search(key, rows()[:3], ALL, max_seq=5).uids == []
+    assert searcher.search(key, rows()[:3], ALL).uids == [30]
+
+
+def test_sequence_numbers_are_the_views() -> None:
+    # The rows of messages 2 and 4 only (the others did not match an earlier filter).
+    searcher = Searcher(tz=UTC, reader=Reader())
+    some = [rows()[1], rows()[3]]
+    result = searcher.search(SearchSequence(seqset((3, 5))), some, ALL, seqs=[2, 4], max_seq=5)
+    assert (result.seqs, result.uids) == ([4], [40])
 
 
 def test_dollar_is_the_saved_result() -> None:
@@ -234,9 +251,9 @@ def test_internal_dates_use_the_server_timezone_and_ignore_time() -> None:
     # In UTC-2 message 20 (00:30 UTC on the 2nd) was received on the 1st.
     minus2 = datetime.timezone(datetime.timedelta(hours=-2))
     searcher = Searcher(tz=minus2, reader=Reader())
-    assert searcher.search(on, metas()).uids == []
+    assert searcher.search(on, rows(), ALL).uids == []
     on_first = SearchDate(DateField.INTERNAL, DateOp.ON, d(2024, 3, 1))
-    assert searcher.search(on_first, metas()).uids == [10, 20]
+    assert searcher.search(on_first, rows(), ALL).uids == [10, 20]
 
 
 def test_sent_dates_use_the_date_header_as_written() -> None:
@@ -290,26 +307,25 @@ def test_header_keys(key: SearchKey, expected: list[int]) -> None:
     assert run(key) == expected
 
 
-def test_header_keys_without_cache_read_the_files_and_agree() -> None:
+def test_indexed_header_keys_read_no_file() -> None:
+    reader = Reader()
     for key in [
         SearchHeader("SUBJECT", "café"),
         SearchHeader("FROM", "rené"),
         SearchHeader("TO", "alice"),
+        SearchHeader("Message-ID", "x"),
         SearchDate(DateField.SENT, DateOp.ON, datetime.date(2024, 3, 1)),
     ]:
-        reader = Reader()
-        assert run(key, cache=SummaryCache(), reader=reader) == run(key)
-        assert reader.opened == UIDS
+        run(key, reader=reader)
+        assert not needs_files(key)
+    assert reader.opened == []
 
 
 def test_utf8_search_string_matches_8bit_header() -> None:
     raw = "Subject: Grüße aus Köln\r\n\r\nhi\r\n".encode()
-    s = build_summary(raw)
-    cache = SummaryCache()
-    cache.add([CachedSummary(1, s.envelope, s.bodystructure, None, s.subject, 0)], ["subject"])
-    m = MessageMeta(1, "", (), 1, 0.0, len(raw), Path("/x"), "1")
     searcher = Searcher(tz=UTC, reader=lambda _: raw)
-    assert searcher.search(SearchHeader("SUBJECT", "GRÜSSE"), [(1, m)], cache=cache).uids == [1]
+    row = row_of(1, raw, "", (), 0.0)
+    assert searcher.search(SearchHeader("SUBJECT", "GRÜSSE"), [row], ALL).uids == [1]
 
 
 # -- body and text ----------------------------------------------------------------------------
@@ -347,7 +363,7 @@ def test_unreadable_file_matches_no_file_key() -> None:
 
     searcher = Searcher(tz=UTC, reader=gone)
     key = SearchOr(SearchBody("noon"), SearchFlag("\\Deleted"))
-    assert searcher.search(key, metas(), cache=full_cache()).uids == [50]
+    assert searcher.search(key, rows(), ALL).uids == [50]
 
 
 # -- cost ordering: cheap keys never open files -----------------------------------------------
@@ -382,30 +398,32 @@ def test_file_keys_run_last_and_only_on_survivors() -> None:
     assert reader.opened == [30, 40, 50]
 
 
-def test_summary_fields_names_what_the_cache_must_hold() -> None:
+def test_search_columns_name_what_the_rows_must_hold() -> None:
+    assert search_columns(SearchHeader("SUBJECT", "x")) == ("uid", "search_subject")
+    cheap = SearchAnd((SearchFlag("\\Flagged"), SearchSize(larger=True, size=9), SearchAll()))
+    assert search_columns(cheap) == ("uid", "flags", "size")
+    assert search_columns(SearchFlag("$Work")) == ("uid", "keywords")
+    assert search_columns(SearchFlag("\\Recent")) == ("uid",)
+    sent = SearchDate(DateField.SENT, DateOp.ON, datetime.date(2024, 1, 1))
+    assert search_columns(sent) == ("uid", "internal_date", "sent_day")  # no Date: header
     key = SearchAnd(
         (
             SearchNot(SearchHeader("Subject", "x")),
             SearchOr(SearchHeader("FROM", "a"), SearchHeader("Reply-To", "b")),
             SearchHeader("TO", ""),  # presence: read from the file
-            SearchDate(DateField.SENT, DateOp.ON, datetime.date(2024, 1, 1)),
+            sent,
             SearchBody("x"),
         )
     )
-    assert summary_fields(key) == {"subject", "from", "sent"}
+    # Files are read: a MessageMeta is made of the message's own columns.
+    assert search_columns(key) == (*META_COLUMNS, "search_subject", "search_from", "sent_day")
     assert needs_files(key)
 
 
-def test_summary_cache_missing_add_forget() -> None:
-    cache = SummaryCache()
-    assert cache.missing([1, 2], ["subject"]) == [1, 2]
-    s = build_summary(b"Subject: x\r\n\r\n")
-    cache.add([CachedSummary(1, s.envelope, s.bodystructure, None, "x", 0)], ["subject"])
-    cache.add([CachedSummary(2, None, None, None, None, None)], ["subject"])  # no envelope
-    assert cache.missing([1, 2], ["subject"]) == [2]
-    assert cache.missing([1], ["subject", "from"]) == [1]
-    cache.forget([1])
-    assert cache.missing([1], ["subject"]) == [1]
+def test_rows_without_a_needed_column_are_refused() -> None:
+    searcher = Searcher(tz=UTC, reader=Reader())
+    with pytest.raises(ValueError, match="search_subject"):
+        searcher.search(SearchHeader("SUBJECT", "x"), [(1, "S")], ("uid", "flags"))
 
 
 # -- trees ------------------------------------------------------------------------------------
@@ -425,29 +443,13 @@ def test_and_or_not_trees() -> None:
 
 def test_result_carries_seqs_and_highest_modseq() -> None:
     searcher = Searcher(tz=UTC, reader=Reader())
-    result = searcher.search(SearchFlag("\\Seen", False), metas(), cache=full_cache())
+    result = searcher.search(SearchFlag("\\Seen", False), rows(), ALL)
     assert result == SearchResult(seqs=[3, 4, 5], uids=[30, 40, 50], highest_modseq=500)
-    assert searcher.search(SearchFlag("x"), metas()).highest_modseq == 0
-
-
-# -- RFC 2047 ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "decoded"),
-    [
-        ("plain", "plain"),
-        ("=?utf-8?q?caf=C3=A9_cr=C3=A8me?=", "café crème"),
-        ("=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=", "éé"),  # whitespace between words dropped
-        ("a =?iso-8859-1?q?=E9?= b", "a é b"),
-        ("=?utf-8*fr?q?=C3=A9t=C3=A9?=", "été"),  # RFC 2231 §5 language
-        ("=?x-unknown?q?abc?=", "=?x-unknown?q?abc?="),
-        ("=?utf-8?b?w6k?=", "é"),  # missing padding
-        ("=?utf-8?q?broken", "=?utf-8?q?broken"),
-    ],
-)
-def test_decode_words(text: str, decoded: str) -> None:
-    assert decode_words(text) == decoded
+    assert searcher.search(SearchFlag("x"), rows(), ALL).highest_modseq == 0
+    # Rows without modseq (the key does not use MODSEQ): nothing to report.
+    flags_only = [(uid, flags) for uid, flags, *_ in rows()]
+    result = searcher.search(SearchFlag("\\Seen", False), flags_only, ("uid", "flags"))
+    assert result == SearchResult(seqs=[3, 4, 5], uids=[30, 40, 50], highest_modseq=0)
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -515,9 +517,11 @@ def test_saved_result(options: tuple[R, ...], saved: list[int] | None) -> None:
 def test_default_reader_streams_maildir_files(tmp_path: Path) -> None:
     (tmp_path / "cur").mkdir()
     raws = [b"Subject: a\r\n\r\nfirst needle\r\n", b"Subject: b\r\n\r\nsecond\r\n"]
-    pairs = []
-    for seq, raw in enumerate(raws, 1):
-        name = f"cur/{seq}:2,"
+    found = []
+    for uid, raw in enumerate(raws, 1):
+        name = f"cur/{uid}:2,"
         (tmp_path / name).write_bytes(raw)
-        pairs.append((seq, MessageMeta(seq, "", (), 1, 0.0, len(raw), tmp_path, name)))
-    assert Searcher(tz=UTC).search(SearchBody("NEEDLE"), pairs).uids == [1]
+        found.append((uid, "", "", 1, 0.0, len(raw), name))
+    searcher = Searcher(tz=UTC)
+    result = searcher.search(SearchBody("NEEDLE"), found, META_COLUMNS, directory=tmp_path)
+    assert result.uids == [1]

@@ -84,3 +84,48 @@ def test_folder_deleted_or_reindexed() -> None:
     assert up.expunged_seqs == [2] and up.exists == 3
     v.apply(Change("INBOX", "folders", renamed_to="Old"))
     assert v.gone
+
+
+def test_resolve_uids_is_resolve_without_the_numbers() -> None:
+    v = view(*range(10, 60, 10), *range(100, 110))  # 15 messages, UIDs with a gap
+    for seqs, uid in [
+        (seqset((1, None)), False),
+        (seqset((3, 5), (4, 8), (14, 2)), False),
+        (seqset((15, 15), (1, 1)), False),
+        (seqset((25, 104)), True),
+        (seqset((None, 105), (1, 12)), True),
+        (seqset((200, 300)), True),
+    ]:
+        assert v.resolve_uids(seqs, uid=uid) == [u for _, u in v.resolve(seqs, uid=uid)]
+    assert v.resolve_uids(SequenceSet(saved=True), uid=True, saved=[104, 10, 7]) == [10, 104]
+    with pytest.raises(BadCommand):
+        v.resolve_uids(seqset((16, 16)), uid=False)
+
+
+def test_seqs_for_runs_gaps_and_strangers() -> None:
+    v = view(3, 5, 9, 12, 20)
+    assert v.seqs_for([3, 5, 9, 12, 20]) == [1, 2, 3, 4, 5]
+    assert v.seqs_for([9, 12]) == [3, 4]
+    assert v.seqs_for([5, 12, 20]) == [2, 4, 5]  # one expunged meanwhile: not a run
+    assert v.seqs_for([1, 9, 21]) == [0, 3, 0]  # not in the view: 0
+    assert v.seqs_for([]) == []
+
+
+def test_a_store_of_every_message_shown_at_once() -> None:
+    v = view(1, 2, 3)
+    v.apply(Change("INBOX", "flags", (1, 2, 3), 9))
+    assert v.has_pending_flags
+    v.shown_many([1, 2, 3], [9, 8, 9])  # 2 was shown as of before the change
+    assert v.take_updates(allow_expunge=True).flag_changes == [(2, 2)]
+    assert not v.has_pending_flags
+    v.shown_many([1], [10])  # nothing pending: nothing to do
+
+
+def test_flag_changes_keep_the_highest_modseq_and_skip_expunged() -> None:
+    v = view(1, 2, 3)
+    v.apply(Change("INBOX", "flags", (1, 2), 9))  # the first change: taken as it is
+    v.apply(Change("INBOX", "expunge", (3,), 10))
+    v.apply(Change("INBOX", "flags", (2, 3), 11))
+    v.shown(1, 9)
+    v.shown(2, 10)  # older than the last change of 2: still to announce
+    assert v.take_updates(allow_expunge=False).flag_changes == [(2, 2)]

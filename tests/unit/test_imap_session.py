@@ -322,6 +322,49 @@ async def test_select_fetch_store_as_in_the_rfc(env: Env) -> None:
     )
 
 
+async def test_fetch_of_cached_forms_bodies_and_implicit_seen(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymta.mime.imapform import bodystructure_wire, envelope_wire
+    from pymta.mime.summary import build_summary
+    from pymta.store import cache as cache_module
+
+    await env.deliver(1)
+    raw = await env.store.read_message(ALICE, "INBOX", 1)
+    summary = build_summary(raw)
+
+    def broken(raw: bytes) -> object:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(cache_module, "summarize", broken)
+    await env.deliver(1)  # stored without a summary: the index has no forms for it
+    t = await env.selected()
+    await t.send("a1 FETCH 1:2 (ENVELOPE BODYSTRUCTURE)")
+    envelope = envelope_wire(summary.envelope).decode()
+    structure = bodystructure_wire(summary.bodystructure).decode()
+    forms = f"ENVELOPE {envelope} BODYSTRUCTURE {structure}"
+    # The second is parsed from its file (its subject is "Hello 0" too).
+    t.expect(f"* 1 FETCH ({forms})", f"* 2 FETCH ({forms})", "a1 OK FETCH completed")
+    # RFC 9051 §6.4.5: BODY[TEXT] sets \Seen, and the FETCH response shows it.
+    await t.send("a2 FETCH 2 BODY[TEXT]")
+    t.expect("* 2 FETCH (BODY[TEXT] {15}", "Body number 0", " FLAGS (\\Seen))", "a2 OK ...")
+    await t.send("a3 FETCH 1:2 (UID BODY.PEEK[TEXT])")  # PEEK: nothing set
+    assert not any("FLAGS" in line for line in t.lines)
+
+
+async def test_a_fetch_showing_flags_settles_pending_changes(env: Env) -> None:
+    await env.deliver(2)
+    a = await env.selected()
+    b = await env.selected()
+    await a.send("a1 STORE 1:2 +FLAGS.SILENT (\\Flagged)")
+    await b.send("b1 FETCH 1:2 (FLAGS)")
+    b.expect(
+        "* 1 FETCH (FLAGS (\\Flagged))", "* 2 FETCH (FLAGS (\\Flagged))", "b1 OK FETCH completed"
+    )
+    await b.send("b2 NOOP")  # already shown: not announced again
+    b.expect("b2 OK NOOP completed")
+
+
 async def test_examine_is_read_only(env: Env) -> None:
     await env.deliver(1)
     t = await env.logged_in()
@@ -411,6 +454,33 @@ async def test_condstore_and_qresync(env: Env) -> None:
         "* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (...",
         "a9 OK [READ-WRITE] SELECT completed",
     )
+
+
+async def test_vanished_earlier_beyond_the_tombstones_reports_every_missing_uid(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymta.store import index as index_module
+
+    monkeypatch.setattr(index_module, "MAX_TOMBSTONES", 4)
+    await env.deliver(8)
+    t = await env.logged_in()
+    await t.send("a1 ENABLE QRESYNC")
+    await t.send("a2 SELECT INBOX")
+    modseq = int(next(line.split()[3].rstrip("]") for line in t.lines if "HIGHESTMODSEQ" in line))
+    for uid in (1, 2, 3, 5, 6):  # one expunge each: the oldest tombstones are dropped
+        await t.send(f"b{uid} UID STORE {uid} +FLAGS.SILENT (\\Deleted)")
+        await t.send(f"c{uid} UID EXPUNGE {uid}")
+    # RFC 7162 §3.2.6: the tombstones no longer reach back to that modseq, so every UID
+    # of the set up to the last one given out that is not in the folder is reported.
+    await t.send(f"a3 UID FETCH 1:20 (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+    t.expect("* VANISHED (EARLIER) 1:3,5:6", ..., "a3 OK UID FETCH completed")
+    await t.send(f"a4 UID FETCH 4:7 (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+    t.expect("* VANISHED (EARLIER) 5:6", ..., "a4 OK UID FETCH completed")
+    # Since a modseq the tombstones still cover: exactly what was expunged after it.
+    await t.send("a6 STATUS INBOX (HIGHESTMODSEQ)")
+    top = int(t.lines[0].rsplit(" ", 1)[1].rstrip(")"))
+    await t.send(f"a7 UID FETCH 1:* (FLAGS) (CHANGEDSINCE {top - 1} VANISHED)")
+    t.expect("* VANISHED (EARLIER) 6", "a7 OK UID FETCH completed")
 
 
 async def test_search_and_esearch_with_saved_result(env: Env) -> None:

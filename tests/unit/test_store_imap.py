@@ -1,6 +1,6 @@
 """What the store gives IMAP: cached wire forms, SELECT listings, fetch rows, conditional
 STORE (RFC 7162 §3.1.3), tombstones for VANISHED (RFC 7162 §3.2.10), folder hierarchy and
-STATUS counts, and the migration of an index of version 1."""
+STATUS counts, the search forms kept for SEARCH, and the migration of older indexes."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import pytest
 
 from pymta.mime.imapform import body_wire, bodystructure_wire, envelope_wire
 from pymta.mime.summary import build_summary
+from pymta.mime.text import search_forms
 from pymta.store import FolderExists, MailboxRef, Store
 from pymta.store import cache as cache_module
 from pymta.store import index as index_module
 from pymta.store.index import uid_ranges
+from pymta.store.schema import SCHEMA_VERSION
 
 REF = MailboxRef("user", "alice", "example.org")
 
@@ -91,6 +93,50 @@ async def test_delivery_caches_the_wire_forms_of_envelope_body_and_bodystructure
     assert rows == [(n + 1, *wire_forms(raw), f"test {n + 1}") for n, raw in enumerate(raws)]
     assert rows[1][3].startswith(b'(("TEXT" "PLAIN"')  # BODYSTRUCTURE of a multipart
     assert parses.count == 0  # straight from the index
+
+
+SEARCH_COLUMNS = (
+    "search_date",
+    "search_subject",
+    "search_from",
+    "search_to",
+    "search_cc",
+    "search_bcc",
+    "search_in_reply_to",
+    "search_message_id",
+    "sent_day",
+)
+
+
+def searchable(raw: bytes) -> tuple[object, ...]:
+    f = search_forms(build_summary(raw).envelope)
+    return (f.date, f.subject, f.from_, f.to, f.cc, f.bcc, f.in_reply_to, f.message_id, f.sent)
+
+
+async def test_delivery_keeps_the_envelope_fields_as_search_compares_them(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = (
+        b"From: =?utf-8?q?Ren=C3=A9?= <rene@example.fr>\r\nTo: a@example.org\r\n"
+        b"Subject: =?iso-8859-1?q?Caf=E9?= NOW\r\n"
+        b"Date: Fri, 1 Mar 2024 23:30:00 -0800\r\n\r\nhi\r\n"
+    )
+    await store.deliver(REF, raw)
+    await store.deliver(REF, message(2))
+    parses = SummarizeCalls(monkeypatch)
+    rows = await store.fetch_rows(REF, "INBOX", None, ("uid", *SEARCH_COLUMNS))
+    assert rows == [(1, *searchable(raw)), (2, *searchable(message(2)))]
+    # RFC 2047-decoded and case-folded; absent fields are None; the Date: header's day.
+    assert rows[0][1:4] == ("fri, 1 mar 2024 23:30:00 -0800", "café now", "rené <rene@example.fr>")
+    assert rows[0][6] is None
+    assert rows[0][9] == 738946  # 2024-03-01, its timezone ignored
+    # COPY and MOVE carry them along.
+    await store.copy(REF, "INBOX", [1], REF, "Archive")
+    await store.move(REF, "INBOX", [2], REF, "Archive")
+    moved = await store.fetch_rows(REF, "Archive", None, SEARCH_COLUMNS)
+    assert moved == [row[1:] for row in rows]
+    assert query(store, "SELECT count(*) FROM messages WHERE cached = 0") == [(0,)]
+    assert parses.count == 0
 
 
 async def test_adopted_file_gets_its_wire_forms_on_first_request_then_from_the_index(
@@ -432,8 +478,65 @@ async def test_index_of_version_1_is_migrated_keeping_state_and_filling_wire_fro
         assert await store.vanished_since(REF, "INBOX", mark) == [3]
         rows = await store.fetch_rows(REF, "INBOX", None, ("envelope", "body", "bodystructure"))
         assert rows == [wire_forms(raws[0]), wire_forms(raws[1])]
+        rows = await store.fetch_rows(REF, "INBOX", None, SEARCH_COLUMNS)
+        assert rows == [searchable(raws[0]), searchable(raws[1])]
         assert parses.count == 0  # from the JSON of version 1, not from the files
-        assert query(store, "PRAGMA user_version") == [(2,)]
+        assert query(store, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        assert (await store.deliver(REF, message(9))).uid == 4
+    finally:
+        await store.close()
+
+
+# -- migration of an index of version 2 -------------------------------------------------------
+
+_V2_SUMMARIES = """
+ALTER TABLE summaries DROP COLUMN search_date;
+ALTER TABLE summaries DROP COLUMN search_subject;
+ALTER TABLE summaries DROP COLUMN search_from;
+ALTER TABLE summaries DROP COLUMN search_to;
+ALTER TABLE summaries DROP COLUMN search_cc;
+ALTER TABLE summaries DROP COLUMN search_bcc;
+ALTER TABLE summaries DROP COLUMN search_in_reply_to;
+ALTER TABLE summaries DROP COLUMN search_message_id;
+ALTER TABLE summaries DROP COLUMN sent_day;
+ALTER TABLE summaries DROP COLUMN searchable;
+CREATE INDEX messages_by_modseq ON messages (folder_id, modseq);
+PRAGMA user_version = 2;
+"""
+
+
+async def test_index_of_version_2_gets_its_search_forms_from_the_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path, hostname="test.example")
+    raws = [message(n, multipart=n == 2) for n in range(1, 4)]
+    for raw in raws:
+        await store.deliver(REF, raw)
+    await store.set_flags(REF, "INBOX", [2], add=["\\Flagged", "Work"])
+    metas = await store.messages(REF, "INBOX")
+    wires = await store.fetch_rows(REF, "INBOX", None, ("uid", "envelope", "bodystructure"))
+    await store.close()
+    db = sqlite3.connect(store.maildir_path(REF) / "pymta-index.sqlite", isolation_level=None)
+    try:
+        db.executescript(_V2_SUMMARIES)
+    finally:
+        db.close()
+
+    store = Store(tmp_path, hostname="test.example")
+    try:
+        parses = SummarizeCalls(monkeypatch)
+        assert await store.messages(REF, "INBOX") == metas
+        rows = await store.fetch_rows(REF, "INBOX", None, ("uid", *SEARCH_COLUMNS))
+        assert rows == [(n + 1, *searchable(raw)) for n, raw in enumerate(raws)]
+        assert (
+            await store.fetch_rows(REF, "INBOX", None, ("uid", "envelope", "bodystructure"))
+            == wires
+        )
+        assert parses.count == 0  # from the JSON of version 2, not from the files
+        assert query(store, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        assert query(store, "SELECT count(*) FROM messages WHERE cached = 0") == [(0,)]
+        indexes = query(store, "SELECT name FROM sqlite_master WHERE type = 'index'")
+        assert ("messages_by_modseq",) not in indexes
         assert (await store.deliver(REF, message(9))).uid == 4
     finally:
         await store.close()
