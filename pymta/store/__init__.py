@@ -20,6 +20,9 @@ Invariants:
   the store's back are picked up on the next access (new/ and cur/ mtimes), and a lost or
   corrupt index is rebuilt with the same UIDs and UIDVALIDITY.
 - Usage (bytes, messages per root) changes in the same transaction as the messages.
+- Sizes in the index (RFC822.SIZE, quota usage) are CRLF sizes, as IMAP serves the
+  message: a bare-LF file adopted from elsewhere counts each bare LF as two octets. The
+  `S=` in a file name is the file's real size.
 - Every message the store writes (deliver, append, copy, move) gets its summary and the
   IMAP wire bytes of ENVELOPE / BODY / BODYSTRUCTURE in that same transaction; others get
   them on first request (cache.py). Reads for IMAP (`listing`, `fetch_rows`) are single
