@@ -284,10 +284,12 @@ def _missing_uids(
     "1:4294967295" costs nothing."""
     spans = [(1, top)] if known is None else _spans(known, star)
     parts: list[bytes] = []
-    for lo, hi in spans:
+    done = 0  # the highest UID looked at (overlapping ranges are looked at once)
+    for lo, hi in sorted(spans):
         hi = min(hi, top)
-        cur = lo
-        i = bisect.bisect_left(existing, lo)
+        cur = max(lo, done + 1)
+        done = max(done, hi)
+        i = bisect.bisect_left(existing, cur)
         while cur <= hi:
             nxt = existing[i] if i < len(existing) else hi + 1
             if nxt > hi:

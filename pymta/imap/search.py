@@ -107,11 +107,6 @@ class SearchResult:
     highest_modseq: int
 
 
-class SummaryCache:
-    """No longer used: SEARCH keeps nothing per session, the index holds the search forms.
-    Kept only while `ImapSession.search_cache` still names it."""
-
-
 # -- what a search reads ----------------------------------------------------------------------
 
 

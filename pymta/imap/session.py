@@ -49,7 +49,6 @@ from .framer import (
     NeedMore,
 )
 from .parser import ParseError, parse_command
-from .search import SummaryCache
 from .selected import SelectedMailbox
 
 log = logging.getLogger(__name__)
@@ -166,7 +165,6 @@ class ImapSession:
         # The adapter sets this to write output during a long command (see `flush`).
         self.writer: Callable[[bytes], Awaitable[None]] | None = None
         self._renderer: FetchRenderer | None = None
-        self._search_cache: SummaryCache | None = None
         limits = config.limits
         self._framer = Framer(
             max_line_bytes=limits.imap_max_line_bytes,
@@ -294,12 +292,6 @@ class ImapSession:
             self._renderer = make()
         return self._renderer
 
-    def search_cache(self) -> SummaryCache:
-        """Decoded header fields of the selected folder for SEARCH (dropped on SELECT)."""
-        if self._search_cache is None:
-            self._search_cache = SummaryCache()
-        return self._search_cache
-
     def continuation(self, text: bytes = b"") -> None:
         """RFC 9051 §7.5 command continuation request."""
         self._out += b"+ " + text + b"\r\n"
@@ -424,7 +416,6 @@ class ImapSession:
             self._subscription = None
         self.selected = None
         self._early = []
-        self._search_cache = None
 
     def require_selected(self) -> SelectedMailbox:
         if self.selected is None:

@@ -476,6 +476,8 @@ async def test_vanished_earlier_beyond_the_tombstones_reports_every_missing_uid(
     t.expect("* VANISHED (EARLIER) 1:3,5:6", ..., "a3 OK UID FETCH completed")
     await t.send(f"a4 UID FETCH 4:7 (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
     t.expect("* VANISHED (EARLIER) 5:6", ..., "a4 OK UID FETCH completed")
+    await t.send(f"a5 UID FETCH 1:4,3:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+    t.expect("* VANISHED (EARLIER) 1:3,5:6", ..., "a5 OK UID FETCH completed")
     # Since a modseq the tombstones still cover: exactly what was expunged after it.
     await t.send("a6 STATUS INBOX (HIGHESTMODSEQ)")
     top = int(t.lines[0].rsplit(" ", 1)[1].rstrip(")"))
