@@ -220,8 +220,12 @@ async def _vanished_earlier(s: ImapSession, view: SelectedMailbox, cmd: c.Fetch)
             saved = frozenset(s.saved_search or ())  # RFC 5182 §2.1: "$" is UIDs
             wanted: Callable[[int], bool] = saved.__contains__
         else:
-            wanted = _uid_filter(ranges, view.last_uid)
-        data = wire.sequence_set([u for u in gone if wanted(u)])
+            # "*" here is the last UID given out, not the last one left: "1:*" must also
+            # report the newest messages when they were the ones expunged.
+            info = await s.store.folder_info(ref, view.folder)
+            wanted = _uid_filter(ranges, max(view.last_uid, info.uidnext - 1))
+        matched = [u for u in gone if wanted(u)]
+        data = wire.sequence_set(matched) if matched else b""
     else:
         # RFC 7162 §3.2.6: below the oldest expunge remembered, "behave as if it was
         # requested to report all expunged messages from the provided UID set": every UID

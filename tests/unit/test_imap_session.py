@@ -446,6 +446,16 @@ async def test_condstore_and_qresync(env: Env) -> None:
         "* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (...",
         "a7 OK UID FETCH completed",
     )
+    # "1:*": the newest message was the one expunged, and it is still reported.
+    await t.send(f"a7b UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+    t.expect(
+        "* VANISHED (EARLIER) 3",
+        "* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (...",
+        "a7b OK UID FETCH completed",
+    )
+    # Nothing of the set was expunged: no VANISHED, and no error.
+    await t.send(f"a7c UID FETCH 1 (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+    t.expect("a7c OK UID FETCH completed")
     await t.send("a8 CLOSE")
     await t.send(f"a9 SELECT INBOX (QRESYNC ({validity} {modseq} 1:3))")
     t.expect(
