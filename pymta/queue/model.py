@@ -58,7 +58,7 @@ class QueueRecipient:
     last_error: str = ""
     # RFC 3461 §4.1 NOTIFY and §4.2 ORCPT, kept for the DSN issue.
     notify: tuple[str, ...] = ()
-    orcpt: str | None = None
+    orcpt: str | None = None  # RFC 3461 §4.2 "addr-type;xtext", kept xtext-encoded as received
     # For a failed recipient: `on_failed` has been told (and returned). Until then the
     # scheduler keeps the entry and tries again, so a bounce is never lost to a crash.
     reported: bool = False
@@ -74,7 +74,7 @@ class QueueEntry:
     attempts: int = 0
     last_error: str = ""
     held: bool = False
-    envid: str | None = None  # RFC 3461 §4.4 ENVID
+    envid: str | None = None  # RFC 3461 §4.4 ENVID, kept xtext-encoded as received
     ret: str | None = None  # RFC 3461 §4.3 RET: "FULL" or "HDRS"
     size: int = 0  # the message file's length in bytes
     # Where the message file is; set when the entry comes from a spool, never stored.

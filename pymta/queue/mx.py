@@ -1,0 +1,98 @@
+"""Where mail for a domain goes: MX lookup and address lookup for the remote transport.
+
+`resolve_mx` returns the hosts to try in order (RFC 5321 §5.1); `resolve_addresses` the
+IP addresses of one host. Both raise `DnsError`, whose `permanent` flag says whether the
+message should bounce (the name does not exist, a null MX) or wait for a retry (SERVFAIL,
+timeout). The resolver is injected: dnspython's `dns.asyncresolver.Resolver` in the
+server, a resolver pointed at a loopback DNS server or a stub in tests.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import dns.exception
+import dns.resolver
+
+
+class Resolver(Protocol):
+    """The one method of `dns.asyncresolver.Resolver` we call: records of one type."""
+
+    async def resolve(self, qname: str, rdtype: str) -> Iterable[Any]: ...
+
+
+@dataclass(frozen=True)
+class MxHost:
+    priority: int
+    host: str  # without the trailing dot
+
+
+class DnsError(Exception):
+    """A lookup that gave no usable answer; `permanent` if retrying cannot help."""
+
+    def __init__(self, detail: str, *, permanent: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.permanent = permanent
+
+
+async def _lookup(resolver: Resolver, name: str, rdtype: str) -> list[Any] | None:
+    """The records of `name`; None when the name exists without records of that type.
+
+    NXDOMAIN is permanent (RFC 5321 §5.1: the domain does not exist); anything else that
+    keeps us from an answer (SERVFAIL, no nameserver answering, timeout) is temporary.
+    """
+    try:
+        return list(await resolver.resolve(name, rdtype))
+    except dns.resolver.NXDOMAIN:
+        raise DnsError(f"{name}: no such domain", permanent=True) from None
+    except dns.resolver.NoAnswer:
+        return None
+    except dns.resolver.NoNameservers:
+        raise DnsError(f"{name}: {rdtype} lookup failed (SERVFAIL)", permanent=False) from None
+    except dns.exception.Timeout:
+        raise DnsError(f"{name}: {rdtype} lookup timed out", permanent=False) from None
+    except dns.exception.DNSException as exc:
+        raise DnsError(f"{name}: {rdtype} lookup failed: {exc}", permanent=False) from None
+
+
+async def resolve_mx(domain: str, resolver: Resolver) -> list[MxHost]:
+    """The mail exchangers of `domain`, most preferred first (random among equals)."""
+    domain = domain.rstrip(".").lower()
+    records = await _lookup(resolver, domain, "MX")
+    if not records:
+        # RFC 5321 §5.1: no MX records, the domain itself is the implicit MX (its
+        # address records are looked up when it is tried).
+        return [MxHost(0, domain)]
+    hosts = [MxHost(int(r.preference), str(r.exchange).rstrip(".").lower()) for r in records]
+    # RFC 7505 §3: a single MX with an empty exchange ("0 .") says the domain accepts no mail.
+    if any(h.host == "" for h in hosts):
+        raise DnsError(f"{domain}: domain accepts no mail (null MX)", permanent=True)
+    # RFC 5321 §5.1: try in order of preference; equal preferences SHOULD be randomised.
+    shuffled = random.sample(hosts, len(hosts))
+    return sorted(shuffled, key=lambda h: h.priority)
+
+
+async def resolve_addresses(host: str, resolver: Resolver) -> list[str]:
+    """The IPv4 then IPv6 addresses of `host`; DnsError when it has none."""
+    host = host.rstrip(".").lower()
+    addresses: list[str] = []
+    temporary: DnsError | None = None
+    for rdtype in ("A", "AAAA"):
+        try:
+            records = await _lookup(resolver, host, rdtype)
+        except DnsError as exc:
+            if exc.permanent:
+                raise
+            temporary = exc
+            continue
+        addresses.extend(str(r.address) for r in records or ())
+    if addresses:
+        return addresses
+    if temporary is not None:
+        raise temporary
+    # RFC 5321 §5.1: a name with neither MX nor address records cannot receive mail.
+    raise DnsError(f"{host}: no address records", permanent=True)
