@@ -17,21 +17,28 @@ import os
 import pwd
 import signal
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
+
+import dns.asyncresolver
+import dns.nameserver
+import dns.resolver
 
 from pymta.auth.authenticator import Authenticator
 from pymta.auth.passwords import Passwords
 from pymta.auth.throttle import MonotonicClock, Throttle
 from pymta.config.errors import ConfigError
 from pymta.config.loader import load_config
-from pymta.config.model import Config, ListenerConfig, Protocol, TlsConfig, TlsMode
+from pymta.config.model import Config, ListenerConfig, Protocol, QueueConfig, TlsConfig, TlsMode
 from pymta.datalock import DataDirLock, DataDirLocked
+from pymta.delivery.bounce import Bouncer
 from pymta.delivery.deliver import Deliverer, DirectoryHolder, LocalTransport
 from pymta.directory.local import LocalDirectory
 from pymta.gate import ConnectionGate
 from pymta.imap.server import ImapListener
 from pymta.imap.session import ImapSession, SessionConfig
-from pymta.queue import Queue
+from pymta.queue import Queue, QueueEntry, QueueRecipient, Transport
+from pymta.queue.remote import RemoteTransport
 from pymta.smtp.server import SmtpListener
 from pymta.store import Store
 
@@ -51,6 +58,32 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:
     return ctx
 
 
+def make_resolver(queue: QueueConfig) -> dns.asyncresolver.Resolver:
+    """The resolver for MX lookups: `[queue] nameservers`, else the system's."""
+    if not queue.nameservers:
+        try:
+            return dns.asyncresolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            log.warning("no /etc/resolv.conf: MX lookups go to 127.0.0.1")
+            queue_ns: tuple[str, ...] = ("127.0.0.1",)
+    else:
+        queue_ns = queue.nameservers
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    servers: list[str | dns.nameserver.Nameserver] = []
+    for text in queue_ns:
+        host, port = text, 53
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else 53
+        elif text.count(":") == 1:
+            host, port_text = text.split(":")
+            port = int(port_text)
+        servers.append(dns.nameserver.Do53Nameserver(host, port))
+    resolver.nameservers = servers
+    resolver.lifetime = 10.0
+    return resolver
+
+
 def make_authenticator(directory: DirectoryHolder, config: Config) -> Authenticator:
     """The one authenticator of the process: every protocol's failed logins count in the
     same throttle."""
@@ -68,7 +101,8 @@ class Server:
         self.data_lock.acquire()
         self.directory = DirectoryHolder(LocalDirectory(config))
         self.store = Store(data_dir, hostname=config.server.hostname)
-        self.queue = Queue(data_dir / "queue", config.queue)
+        # Failed recipients become a DSN to the sender (the bouncer routes it like mail).
+        self.queue = Queue(data_dir / "queue", config.queue, on_failed=self._bounce)
         self.deliverer = Deliverer(self.directory, self.store, self.queue)
         self.gate = ConnectionGate(
             config.limits.max_connections, config.limits.max_connections_per_ip
@@ -82,12 +116,23 @@ class Server:
         self._queue_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
+    async def _bounce(self, entry: QueueEntry, failed: Sequence[QueueRecipient]) -> None:
+        await Bouncer(self.deliverer, self.config.server.hostname)(entry, failed)
+
     # -- start / stop ----------------------------------------------------------------
 
     async def start(self) -> None:
         for listener in self.config.listeners:
             await self._start_listener(listener)
-        transports = {LocalTransport.name: LocalTransport(self.deliverer)}
+        remote = RemoteTransport(
+            self.config.server.hostname,
+            make_resolver(self.config.queue),
+            port=self.config.queue.remote_port,
+        )
+        transports: dict[str, Transport] = {
+            LocalTransport.name: LocalTransport(self.deliverer),
+            remote.name: remote,
+        }
         self._queue_task = asyncio.create_task(self.queue.run(transports), name="queue")
         log.info(
             "server started hostname=%s listeners=%s",

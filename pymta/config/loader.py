@@ -608,8 +608,33 @@ class _Reader:
         retry = t.durations("retry_intervals", d.retry_intervals_s)
         max_age = t.duration("max_age", d.max_age_s)
         scan = t.duration("scan_interval", d.scan_interval_s)
+        nameservers = self.nameservers(t)
+        remote_port = t.integer("remote_port", d.remote_port, minimum=1, maximum=65535)
         t.finish()
-        return QueueConfig(retry, max_age, scan)
+        return QueueConfig(
+            retry, max_age, scan, nameservers, remote_port if remote_port else d.remote_port
+        )
+
+    def nameservers(self, t: Table) -> tuple[str, ...]:
+        """`nameservers = ["ip", "ip:port", "[ipv6]:port"]`, checked with ipaddress."""
+        items = t.strings("nameservers", expected="IP addresses, optionally with :port")
+        found: list[str] = []
+        for path, text in items or []:
+            host, port = text, "53"
+            if text.startswith("["):
+                host, _, rest = text[1:].partition("]")
+                port = rest[1:] if rest.startswith(":") else "53"
+            elif text.count(":") == 1:
+                host, port = text.split(":")
+            try:
+                ipaddress.ip_address(host)
+                if not port.isdigit() or not 0 < int(port) < 65536:
+                    raise ValueError(port)
+            except ValueError:
+                self.problems.add(path, f"malformed nameserver {text!r} (expected ip or ip:port)")
+                continue
+            found.append(text)
+        return tuple(found)
 
     def limits(self, t: Table) -> Limits:
         d = Limits()

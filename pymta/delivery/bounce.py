@@ -1,0 +1,61 @@
+"""Bounces: the queue's `on_failed` hook turns failed recipients into a DSN to the sender.
+
+The DSN (built by `queue.dsn`, RFC 3464) is sent from the null sender, so it can never
+bounce itself (RFC 5321 §4.5.5), and is routed like any message: to a local mailbox, or
+into the queue for a remote sender. A DSN that cannot be stored now raises, so the queue
+keeps the failure and calls again later; one that has nowhere to go is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from pymta.queue import QueueEntry, QueueRecipient
+from pymta.queue.dsn import build_bounce
+
+from .deliver import Deliverer
+from .verdicts import SessionInfo
+
+log = logging.getLogger(__name__)
+
+
+class Bouncer:
+    def __init__(
+        self, deliverer: Deliverer, hostname: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._deliverer = deliverer
+        self._hostname = hostname
+        self._clock = clock
+
+    async def __call__(self, entry: QueueEntry, failed: Sequence[QueueRecipient]) -> None:
+        if entry.message_path is None:
+            return
+        original = await asyncio.to_thread(entry.message_path.read_bytes)
+        dsn = build_bounce(
+            entry,
+            failed,
+            original,
+            reporting_mta=self._hostname,
+            postmaster=f"postmaster@{self._hostname}",
+            now=self._clock(),
+        )
+        if dsn is None:  # null sender, or NOTIFY asked for no failure report
+            log.info("bounce suppressed id=%s sender=<%s>", entry.id, entry.sender)
+            return
+        session = SessionInfo(peer_ip="127.0.0.1", helo=self._hostname, listener="bounce")
+        outcome = await self._deliverer.deliver(session, "", [entry.sender], dsn)
+        if outcome.accepted:
+            log.info(
+                "bounce sent id=%s to=<%s> rcpts=%s routes=%s",
+                entry.id,
+                entry.sender,
+                ",".join(r.address for r in failed),
+                ",".join(f"{a}:{how}" for a, how in outcome.routes),
+            )
+        elif outcome.temporary:
+            raise OSError(f"bounce for {entry.id} could not be stored now")
+        else:
+            log.warning("bounce dropped id=%s to=<%s> reason=no route", entry.id, entry.sender)

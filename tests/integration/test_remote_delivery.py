@@ -1,0 +1,96 @@
+"""Remote delivery through the queue: a second pymta is the remote MX, found through a DNS
+server on loopback; permanent failures come back to the sender as a DSN."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import smtplib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dns.server import DnsServer
+from tests.integration.conftest import ServerThread, base_config, password_hash, write_config
+
+MSG = (
+    b"From: alice@example.test\r\nSubject: over there\r\n"
+    b"Message-ID: <r1@example.test>\r\n\r\nhi\r\n"
+)
+
+
+@pytest.fixture
+def remote(tmp_path: Path, tls_cert: tuple[Path, Path]) -> Iterator[ServerThread]:
+    """The remote MX: domain remote.test with one user, `someone`."""
+    doc = base_config(tmp_path / "remote", tls_cert)
+    doc["server"]["hostname"] = "mx.remote.test"
+    doc["domains"] = [{"name": "remote.test"}]
+    doc["directory"]["users"] = [
+        {"name": "someone", "domain": "remote.test", "password_hash": password_hash("someone")}
+    ]
+    doc["addresses"] = []
+    (tmp_path / "remote").mkdir()
+    srv = ServerThread(write_config(tmp_path / "remote", doc)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def local(
+    pymta_server: Callable[..., ServerThread], remote: ServerThread, dns_server: DnsServer
+) -> ServerThread:
+    dns_server.set_zone("remote.test", "@ MX 10 mx\nmx A 127.0.0.1\n")
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["queue"]["nameservers"] = [f"127.0.0.1:{dns_server.port}"]
+        cfg["queue"]["remote_port"] = remote.port()
+        cfg["addresses"] += [
+            {"address": "fwd@example.test", "destinations": ["someone@remote.test"]},
+            {"address": "bad@example.test", "destinations": ["nobody@remote.test"]},
+        ]
+
+    return pymta_server(edit)
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_queued_message_reaches_the_remote_mx(local: ServerThread, remote: ServerThread) -> None:
+    with smtplib.SMTP("127.0.0.1", local.port(), timeout=10) as c:
+        assert c.sendmail("alice@example.test", ["fwd@example.test"], MSG) == {}
+    wait_for(lambda: len(remote.messages("someone", "remote.test")) == 1, "not delivered")
+    [msg] = remote.messages("someone", "remote.test")
+    assert b"Subject: over there" in msg
+    # Relayed by our server (its Received header) over STARTTLS to the remote MX.
+    assert b"by mx.remote.test" in msg and b"with ESMTPS" in msg
+    assert local.server is not None
+    wait_for(lambda: not local.server.queue.list(), "the entry stayed queued")  # type: ignore[union-attr]
+
+
+def test_permanent_failure_bounces_to_the_sender(local: ServerThread) -> None:
+    with smtplib.SMTP("127.0.0.1", local.port(), timeout=10) as c:
+        assert c.sendmail("alice@example.test", ["bad@example.test"], MSG) == {}
+    wait_for(lambda: len(local.messages("alice")) == 1, "no DSN in the sender's INBOX")
+    dsn = email.message_from_bytes(local.messages("alice")[0], policy=email.policy.default)
+    assert dsn["Return-Path"] == "<>"
+    assert dsn.get_content_type() == "multipart/report"
+    assert dsn.get_param("report-type") == "delivery-status"
+    status = next(p for p in dsn.walk() if p.get_content_type() == "message/delivery-status")
+    text = status.as_string()
+    assert "Action: failed" in text and "Status: 5.1.1" in text
+    assert "nobody@remote.test" in text
+
+
+def test_no_dsn_for_the_null_sender(local: ServerThread) -> None:
+    with smtplib.SMTP("127.0.0.1", local.port(), timeout=10) as c:
+        assert c.sendmail("<>", ["bad@example.test"], MSG) == {}
+    assert local.server is not None
+    wait_for(lambda: not local.server.queue.list(), "the failed entry stayed queued")  # type: ignore[union-attr]
+    assert local.messages("alice") == []
