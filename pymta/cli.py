@@ -223,6 +223,44 @@ def cmd_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dkim_keygen(args: argparse.Namespace) -> int:
+    import importlib.util
+    import os
+
+    from pymta.queue.dkim import Algorithm, DkimKeys, KeyExists, zone_line
+
+    config = _load(args.config)
+    keys = DkimKeys(config.server.data_dir)
+    algorithm: Algorithm = "ed25519" if args.ed25519 else "rsa"
+    try:
+        path, record = keys.keygen(
+            args.domain, args.selector, algorithm, args.bits, force=args.force
+        )
+    except KeyExists as exc:
+        print(f"{exc} (use --force to replace it)", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    domain, selector = path.parent.name, path.stem
+    if os.geteuid() == 0 and config.server.user is not None:
+        # The server reads keys after dropping privileges (`[server] user`): hand them over.
+        import grp
+        import pwd
+
+        pw = pwd.getpwnam(config.server.user)
+        gid = grp.getgrnam(config.server.group).gr_gid if config.server.group else pw.pw_gid
+        for owned in (keys.root, path.parent, path):
+            os.chown(owned, pw.pw_uid, gid)
+    if algorithm == "ed25519" and importlib.util.find_spec("nacl") is None:
+        print("warning: signing with Ed25519 keys needs PyNaCl (pynacl)", file=sys.stderr)
+    # Comment lines start with ";" so the output pastes into a zone file as it is.
+    print(f"; DKIM key for {domain} written to {path}")
+    print(f"; publish this record at {selector}._domainkey.{domain}:")
+    print(zone_line(domain, selector, record))
+    return 0
+
+
 def _age(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"
@@ -267,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["list", "show", "flush", "delete", "hold", "release"])
     s.add_argument("id", nargs="?")
     s.set_defaults(func=cmd_queue)
+
+    s = sub.add_parser("dkim", help="DKIM signing keys")
+    s.add_argument("-c", "--config", default=argparse.SUPPRESS)
+    dsub = s.add_subparsers(dest="dkim_command", required=True)
+    dk = dsub.add_parser("keygen", help="write a signing key, print the DNS TXT record")
+    dk.add_argument("domain")
+    dk.add_argument("--selector", default="default")
+    dk.add_argument("--ed25519", action="store_true", help="an Ed25519 key (RFC 8463)")
+    dk.add_argument("--bits", type=int, default=2048, help="RSA key size")
+    dk.add_argument("--force", action="store_true", help="replace an existing key")
+    dk.set_defaults(func=cmd_dkim_keygen)
     return p
 
 

@@ -54,7 +54,7 @@ class ImapConnection(asyncio.Protocol):
         self._can_write.set()
         self._want_input = False
         self._paused = False
-        self._last_input = 0.0  # loop time of the last octets from the client
+        self._timer_start = 0.0  # loop time the autologout timer last started
         self._closed = False
         self._gated = False
         self._task: asyncio.Task[None] | None = None
@@ -72,7 +72,6 @@ class ImapConnection(asyncio.Protocol):
             self._closed = True
             return
         self._gated = True
-        self._last_input = asyncio.get_running_loop().time()
         tls = transport.get_extra_info("ssl_object") is not None
         self._session = listener.session_factory(self._peer, tls)
         self._session.wakeup = self._wake.set
@@ -85,7 +84,6 @@ class ImapConnection(asyncio.Protocol):
         if self._session is None:
             return
         self._session.receive_data(data)
-        self._last_input = asyncio.get_running_loop().time()
         if not self._want_input and not self._paused and self._transport is not None:
             self._transport.pause_reading()  # resumed when the session asks for input
             self._paused = True
@@ -117,6 +115,7 @@ class ImapConnection(asyncio.Protocol):
         assert self._session is not None
         session = self._session
         reason = "client closed"
+        previous: Action | None = None
         try:
             await self._write(session.greeting())
             while not self._closed:
@@ -130,7 +129,15 @@ class ImapConnection(asyncio.Protocol):
                 if action is Action.START_TLS:
                     await self._start_tls()
                     session.tls_started()
-                elif action in (Action.READ, Action.IDLE) and not await self._wait_input():
+                elif action in (Action.READ, Action.IDLE):
+                    # The autologout timer restarts when the server waits for a command,
+                    # and when IDLE begins; updates sent during IDLE do not restart it
+                    # (RFC 2177 §3: clients re-issue IDLE at least every 29 minutes).
+                    if action is Action.READ or previous is not Action.IDLE:
+                        self._timer_start = asyncio.get_running_loop().time()
+                    previous = action
+                    if await self._wait_input():
+                        continue
                     if not self._closed:
                         reason = "timeout"
                         await self._write(session.autologout())
@@ -155,9 +162,7 @@ class ImapConnection(asyncio.Protocol):
             if self._session.authenticated
             else limits.imap_login_timeout_s
         )
-        # The timer counts the CLIENT's inactivity: updates we send during IDLE do not
-        # restart it (RFC 2177 §3: clients re-issue IDLE at least every 29 minutes).
-        timeout -= asyncio.get_running_loop().time() - self._last_input
+        timeout -= asyncio.get_running_loop().time() - self._timer_start
         if timeout <= 0:
             return False
         self._wake.clear()
