@@ -94,3 +94,55 @@ def test_no_dsn_for_the_null_sender(local: ServerThread) -> None:
     assert local.server is not None
     wait_for(lambda: not local.server.queue.list(), "the failed entry stayed queued")  # type: ignore[union-attr]
     assert local.messages("alice") == []
+
+
+def test_temporary_failure_then_success_on_retry(local: ServerThread, remote: ServerThread) -> None:
+    """The remote answers 452 4.2.2 (mailbox full) at first; the queue retries and the
+    message arrives once the remote admin raised the quota."""
+    text = remote.config_path.read_text()
+    remote.config_path.write_text(
+        text.replace('domain = "remote.test"', 'domain = "remote.test"\nquota = "1K"', 1)
+    )
+    assert remote.reload()
+    with smtplib.SMTP("127.0.0.1", remote.port(), timeout=10) as c:  # fills the mailbox
+        c.sendmail("x@elsewhere.test", ["someone@remote.test"], MSG + (b"x" * 70 + b"\r\n") * 30)
+    with smtplib.SMTP("127.0.0.1", local.port(), timeout=10) as c:
+        assert c.sendmail("alice@example.test", ["fwd@example.test"], MSG) == {}
+    assert local.server is not None
+    queue = local.server.queue
+
+    def deferred() -> bool:
+        return any("452 4.2.2" in r.last_error for e in queue.list() for r in e.recipients)
+
+    wait_for(deferred, "the 452 was not recorded as a temporary failure")
+    assert len(remote.messages("someone", "remote.test")) == 1
+    remote.config_path.write_text(text)  # no quota
+    assert remote.reload()
+    wait_for(lambda: len(remote.messages("someone", "remote.test")) == 2, "not retried")
+    wait_for(lambda: not queue.list(), "the entry stayed queued")
+    assert local.messages("alice") == []  # no DSN for a message that got through
+
+
+def test_expiry_bounces_to_the_sender(
+    pymta_server: Callable[..., ServerThread], dns_server: DnsServer
+) -> None:
+    """A destination that stays unreachable past max_age: the sender gets a DSN."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["queue"].update({"nameservers": [f"127.0.0.1:{dns_server.port}"], "max_age": "1s"})
+        cfg["addresses"].append(
+            {"address": "far@example.test", "destinations": ["someone@unreachable.test"]}
+        )
+
+    dns_server.set_zone("unreachable.test", "@ A 127.0.0.1\n")
+    dns_server.fail("unreachable.test", "servfail")  # temporary, every time
+    srv = pymta_server(edit)
+    with smtplib.SMTP("127.0.0.1", srv.port(), timeout=10) as c:
+        assert c.sendmail("alice@example.test", ["far@example.test"], MSG) == {}
+    wait_for(lambda: len(srv.messages("alice")) == 1, "no DSN after expiry")
+    dsn = email.message_from_bytes(srv.messages("alice")[0], policy=email.policy.default)
+    status = next(p for p in dsn.walk() if p.get_content_type() == "message/delivery-status")
+    assert "Action: failed" in status.as_string()
+    assert "someone@unreachable.test" in status.as_string()
+    assert srv.server is not None
+    wait_for(lambda: not srv.server.queue.list(), "the expired entry stayed queued")  # type: ignore[union-attr]
