@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import random
 import smtplib
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,13 @@ from typing import Any
 import pytest
 
 from tests.dns.server import DnsServer
-from tests.integration.conftest import ServerThread, base_config, password_hash, write_config
+from tests.integration.conftest import (
+    ServerProcess,
+    ServerThread,
+    base_config,
+    password_hash,
+    write_config,
+)
 
 MSG = (
     b"From: alice@example.test\r\nSubject: over there\r\n"
@@ -146,3 +153,48 @@ def test_expiry_bounces_to_the_sender(
     assert "someone@unreachable.test" in status.as_string()
     assert srv.server is not None
     wait_for(lambda: not srv.server.queue.list(), "the expired entry stayed queued")  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_kill_9_during_remote_delivery_loses_nothing(
+    pymta_process: Callable[..., ServerProcess], remote: ServerThread, dns_server: DnsServer
+) -> None:
+    """SIGKILL while the queue is relaying: after restarts every acknowledged message
+    reaches the remote MX at least once (a duplicate only for a delivery in flight)."""
+    dns_server.set_zone("remote.test", "@ MX 10 mx\nmx A 127.0.0.1\n")
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["queue"].update(
+            {"nameservers": [f"127.0.0.1:{dns_server.port}"], "remote_port": remote.port()}
+        )
+        cfg["addresses"].append(
+            {"address": "fwd@example.test", "destinations": ["someone@remote.test"]}
+        )
+
+    srv = pymta_process(edit)
+    rng = random.Random(5)
+    acked: list[str] = []
+    for round_no in range(6):
+        if round_no:
+            srv.start()
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+            for n in range(30):
+                mid = f"k{round_no}n{n}"
+                body = f"Message-ID: <{mid}@example.test>\r\nSubject: {mid}\r\n\r\nx\r\n"
+                c.sendmail("alice@example.test", ["fwd@example.test"], body.encode())
+                acked.append(mid)
+        time.sleep(rng.uniform(0.0, 0.3))  # the queue is relaying now
+        srv.kill()
+    srv.start()
+
+    def arrived() -> set[str]:
+        found = set()
+        for msg in remote.messages("someone", "remote.test"):
+            for line in msg.split(b"\r\n"):
+                if line.startswith(b"Message-ID: <"):
+                    found.add(line[13:].split(b"@")[0].decode())
+        return found
+
+    wait_for(lambda: set(acked) <= arrived(), "acknowledged messages never arrived", 60)
+    copies = len(remote.messages("someone", "remote.test"))
+    print(f"{len(acked)} acknowledged, {copies} arrived ({copies - len(acked)} duplicates)")
