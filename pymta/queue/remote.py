@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from pymta.config.model import Secret
-from pymta.queue.dsn import xtext_encode
+from pymta.queue.dsn import HOP_LIMIT_ERROR, too_many_hops, xtext_encode
 from pymta.queue.model import Outcome, OutcomeKind, QueueEntry, QueueRecipient
 from pymta.queue.mx import DnsError, Resolver, resolve_addresses, resolve_mx
 
@@ -190,6 +190,11 @@ class RemoteTransport:
     async def deliver(
         self, entry: QueueEntry, recipients: Sequence[QueueRecipient], message: bytes
     ) -> Sequence[Outcome]:
+        if too_many_hops(message):
+            # RFC 5321 §6.3: a message that has been relayed this often is in a loop;
+            # bounce it rather than pass it on once more.
+            log.warning("remote loop id=%s reason=too many Received headers", entry.id)
+            return [Outcome(r, "permanent", HOP_LIMIT_ERROR) for r in recipients]
         groups: dict[str, list[QueueRecipient]] = {}
         for rcpt in recipients:
             key = "" if self._relay_host is not None else _domain_of(rcpt.address)

@@ -788,3 +788,22 @@ async def test_address_literal_is_delivered_without_mx_lookup(
     assert result["bob@[127.0.0.1]"][0] == "delivered"
     assert resolver.queries == []
     assert len(handler.messages) == 1
+
+
+async def test_a_looping_message_is_bounced_not_relayed() -> None:
+    """RFC 5321 §6.3: 100 Received headers mean a loop; nothing is sent anywhere."""
+    from pymta.queue.dsn import HOP_LIMIT_ERROR
+
+    looping = b"".join(b"Received: from a by b; x\r\n" for _ in range(100)) + MESSAGE
+    transport = RemoteTransport("here.test", _NoResolver(), port=9)
+    rcpt = QueueRecipient(address="bob@there.test", transport="remote")
+    entry = QueueEntry(
+        id="loop", sender="alice@here.test", recipients=[rcpt], created=0.0, next_attempt=0.0
+    )
+    [outcome] = await transport.deliver(entry, [rcpt], looping)
+    assert (outcome.kind, outcome.detail) == ("permanent", HOP_LIMIT_ERROR)
+
+
+class _NoResolver:
+    async def resolve(self, qname: str, rdtype: str) -> list[object]:
+        raise AssertionError("a looping message must not even be looked up")
