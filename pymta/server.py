@@ -33,13 +33,16 @@ from pymta.config.model import Config, ListenerConfig, Protocol, QueueConfig, Tl
 from pymta.datalock import DataDirLock, DataDirLocked
 from pymta.delivery.bounce import Bouncer
 from pymta.delivery.deliver import Deliverer, DirectoryHolder, LocalTransport
+from pymta.delivery.ownership import SenderOwnership
 from pymta.directory.local import LocalDirectory
 from pymta.gate import ConnectionGate
 from pymta.imap.server import ImapListener
 from pymta.imap.session import ImapSession, SessionConfig
 from pymta.queue import Queue, QueueEntry, QueueRecipient, Transport
+from pymta.queue.dkim import DkimKeys, DkimSigner
 from pymta.queue.remote import RemoteTransport
 from pymta.smtp.server import SmtpListener
+from pymta.smtp.submission import SubmissionStage
 from pymta.store import Store
 
 log = logging.getLogger(__name__)
@@ -102,7 +105,9 @@ class Server:
         self.directory = DirectoryHolder(LocalDirectory(config))
         self.store = Store(data_dir, hostname=config.server.hostname)
         # Failed recipients become a DSN to the sender (the bouncer routes it like mail).
-        self.queue = Queue(data_dir / "queue", config.queue, on_failed=self._bounce)
+        self.queue = Queue(
+            data_dir / "queue", config.queue, on_failed=self._bounce, on_delayed=self._warn
+        )
         self.deliverer = Deliverer(self.directory, self.store, self.queue)
         self.gate = ConnectionGate(
             config.limits.max_connections, config.limits.max_connections_per_ip
@@ -110,14 +115,23 @@ class Server:
         self.tls = tls_context(config.tls)
         # One authenticator (and its failed-login throttle) for every protocol.
         self.authenticator = make_authenticator(self.directory, config)
+        # DKIM keys of `pymta dkim keygen`: submitted mail is signed (issue 5).
+        self.dkim = DkimSigner(DkimKeys(data_dir))
         self.ports: dict[str, int] = {}  # listener name → bound port (port 0 in tests)
         self._servers: list[asyncio.base_events.Server] = []
         self._listeners: list[SmtpListener | ImapListener] = []
         self._queue_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
+    def _bouncer(self) -> Bouncer:
+        queue = self.config.queue
+        return Bouncer(self.deliverer, self.config.server.hostname, max_age_s=queue.max_age_s)
+
     async def _bounce(self, entry: QueueEntry, failed: Sequence[QueueRecipient]) -> None:
-        await Bouncer(self.deliverer, self.config.server.hostname)(entry, failed)
+        await self._bouncer()(entry, failed)
+
+    async def _warn(self, entry: QueueEntry, delayed: Sequence[QueueRecipient]) -> None:
+        await self._bouncer().warn(entry, delayed)
 
     # -- start / stop ----------------------------------------------------------------
 
@@ -141,7 +155,7 @@ class Server:
         )
 
     async def _start_listener(self, cfg: ListenerConfig) -> None:
-        if cfg.protocol not in (Protocol.SMTP, Protocol.IMAP):
+        if cfg.protocol not in (Protocol.SMTP, Protocol.SUBMISSION, Protocol.IMAP):
             log.warning(
                 "listener not built yet, skipped name=%s protocol=%s", cfg.name, cfg.protocol.value
             )
@@ -199,7 +213,14 @@ class Server:
         )
 
     def _smtp_listener(self, cfg: ListenerConfig) -> SmtpListener:
+        submission: SubmissionStage | None = None
+        if cfg.protocol is Protocol.SUBMISSION:
+            submission = SubmissionStage(SenderOwnership(self.directory), self.dkim)
         return SmtpListener(
+            submission=submission,
+            authenticator=self.authenticator if submission is not None else None,
+            # The loader allows it only on loopback-only listeners.
+            plaintext_auth=cfg.allow_plaintext_auth,
             name=cfg.name,
             policy=self.deliverer,
             limits=self.config.limits,
@@ -245,6 +266,7 @@ class Server:
         if config.listeners != self.config.listeners or config.tls != self.config.tls:
             log.warning("reload: listener and TLS changes take effect at the next restart")
         self.directory.directory = LocalDirectory(config)
+        self.dkim.keys.forget()  # keys written or replaced since start apply from now on
         self.gate.update(config.limits.max_connections, config.limits.max_connections_per_ip)
         self.config = config
         logging.getLogger().setLevel(config.logging.level.upper())

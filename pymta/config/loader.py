@@ -608,11 +608,17 @@ class _Reader:
         retry = t.durations("retry_intervals", d.retry_intervals_s)
         max_age = t.duration("max_age", d.max_age_s)
         scan = t.duration("scan_interval", d.scan_interval_s)
+        warning = t.duration("delay_warning", d.delay_warning_s, positive=False)
         nameservers = self.nameservers(t)
         remote_port = t.integer("remote_port", d.remote_port, minimum=1, maximum=65535)
         t.finish()
         return QueueConfig(
-            retry, max_age, scan, nameservers, remote_port if remote_port else d.remote_port
+            retry_intervals_s=retry,
+            max_age_s=max_age,
+            scan_interval_s=scan,
+            delay_warning_s=warning,
+            nameservers=nameservers,
+            remote_port=remote_port if remote_port else d.remote_port,
         )
 
     def nameservers(self, t: Table) -> tuple[str, ...]:

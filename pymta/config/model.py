@@ -159,6 +159,9 @@ class QueueConfig:
     retry_intervals_s: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
     max_age_s: float = 5 * 24 * 3600.0  # Postfix's maximal_queue_lifetime
     scan_interval_s: float = 10.0
+    # Tell the sender once when a message is still undelivered after this long
+    # (Postfix's delay_warning_time; 0: never).
+    delay_warning_s: float = 4 * 3600.0
     # DNS servers for MX lookups, "ip" or "ip:port"; empty: the system's resolv.conf.
     nameservers: tuple[str, ...] = ()
     # The port remote MX hosts are contacted on (RFC 5321 §4.5.4.2: 25; other values are

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pymta.queue import QueueEntry, QueueRecipient
-from pymta.queue.dsn import build_bounce
+from pymta.queue.dsn import build_bounce, build_delay_warning
 
 from .deliver import Deliverer
 from .verdicts import SessionInfo
@@ -24,11 +24,34 @@ log = logging.getLogger(__name__)
 
 class Bouncer:
     def __init__(
-        self, deliverer: Deliverer, hostname: str, *, clock: Callable[[], float] = time.time
+        self,
+        deliverer: Deliverer,
+        hostname: str,
+        *,
+        max_age_s: float = 5 * 24 * 3600.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._deliverer = deliverer
         self._hostname = hostname
+        self._max_age_s = max_age_s
         self._clock = clock
+
+    async def warn(self, entry: QueueEntry, delayed: Sequence[QueueRecipient]) -> None:
+        """The queue's `on_delayed` hook: a delay warning (RFC 3464 Action: delayed)."""
+        if entry.message_path is None:
+            return
+        original = await asyncio.to_thread(entry.message_path.read_bytes)
+        dsn = build_delay_warning(
+            entry,
+            delayed,
+            original,
+            reporting_mta=self._hostname,
+            postmaster=f"postmaster@{self._hostname}",
+            now=self._clock(),
+            will_retry_until=entry.created + self._max_age_s,
+        )
+        if dsn is not None:
+            await self._send(entry, delayed, dsn, "delay warning")
 
     async def __call__(self, entry: QueueEntry, failed: Sequence[QueueRecipient]) -> None:
         if entry.message_path is None:
@@ -45,17 +68,23 @@ class Bouncer:
         if dsn is None:  # null sender, or NOTIFY asked for no failure report
             log.info("bounce suppressed id=%s sender=<%s>", entry.id, entry.sender)
             return
+        await self._send(entry, failed, dsn, "bounce")
+
+    async def _send(
+        self, entry: QueueEntry, about: Sequence[QueueRecipient], dsn: bytes, kind: str
+    ) -> None:
         session = SessionInfo(peer_ip="127.0.0.1", helo=self._hostname, listener="bounce")
         outcome = await self._deliverer.deliver(session, "", [entry.sender], dsn)
         if outcome.accepted:
             log.info(
-                "bounce sent id=%s to=<%s> rcpts=%s routes=%s",
+                "%s sent id=%s to=<%s> rcpts=%s routes=%s",
+                kind,
                 entry.id,
                 entry.sender,
-                ",".join(r.address for r in failed),
+                ",".join(r.address for r in about),
                 ",".join(f"{a}:{how}" for a, how in outcome.routes),
             )
         elif outcome.temporary:
-            raise OSError(f"bounce for {entry.id} could not be stored now")
+            raise OSError(f"{kind} for {entry.id} could not be stored now")
         else:
-            log.warning("bounce dropped id=%s to=<%s> reason=no route", entry.id, entry.sender)
+            log.warning("%s dropped id=%s to=<%s> reason=no route", kind, entry.id, entry.sender)

@@ -77,6 +77,8 @@ class QueueEntry:
     envid: str | None = None  # RFC 3461 §4.4 ENVID, kept xtext-encoded as received
     ret: str | None = None  # RFC 3461 §4.3 RET: "FULL" or "HDRS"
     size: int = 0  # the message file's length in bytes
+    # A delay warning went to the sender (RFC 3464 Action: delayed); sent at most once.
+    warned: bool = False
     # Where the message file is; set when the entry comes from a spool, never stored.
     message_path: Path | None = field(default=None, compare=False, repr=False)
 
@@ -128,6 +130,7 @@ def entry_to_json(entry: QueueEntry) -> bytes:
         "envid": entry.envid,
         "ret": entry.ret,
         "size": entry.size,
+        "warned": entry.warned,
         "recipients": [
             {
                 "address": r.address,
@@ -173,6 +176,7 @@ def entry_from_json(raw: bytes) -> QueueEntry:
         envid=fields.optional_str("envid"),
         ret=fields.optional_str("ret"),
         size=fields.get("size", int),
+        warned=fields.optional_bool("warned"),
     )
 
 
@@ -223,6 +227,10 @@ class _Fields:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise CorruptEnvelope(f"{self._where}.{key}: expected a number")
         return float(value)
+
+    def optional_bool(self, key: str) -> bool:
+        """A bool that older envelopes may lack (then False)."""
+        return key in self._data and self.get(key, bool)
 
     def optional_str(self, key: str) -> str | None:
         value = self._raw(key)

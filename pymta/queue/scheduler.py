@@ -86,6 +86,7 @@ class Queue:
         fsync: Callable[[int], None] = os.fsync,
         max_concurrent: int = 20,
         on_failed: OnFailed | None = None,
+        on_delayed: OnFailed | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -93,6 +94,7 @@ class Queue:
         self._config = config
         self._clock = clock
         self._on_failed = on_failed
+        self._on_delayed = on_delayed  # the delay warning (once per entry)
         self._ids = IdGenerator()
         self._pool = ThreadPoolExecutor(max_workers=_IO_THREADS, thread_name_prefix="pymta-queue")
         self._group = GroupCommit(functools.partial(self._io, self.spool.sync_dir))
@@ -457,6 +459,8 @@ class Queue:
             self._log_removed(entry)
             return
         self._known[entry_id] = _Known(None, entry)
+        if self._wants_warning(entry):
+            await self._warn(entry_id, entry)
         failures = entry.unreported_failures()
         if self._on_failed is None or not failures:
             return
@@ -482,6 +486,30 @@ class Queue:
                 self._log_removed(reported[0])
         else:
             self._known[entry_id] = _Known(None, reported[0])
+
+    def _wants_warning(self, entry: QueueEntry) -> bool:
+        """Still pending after `delay_warning_s`, and the sender not told yet."""
+        warning = self._config.delay_warning_s
+        return (
+            self._on_delayed is not None
+            and warning > 0
+            and not entry.warned
+            and bool(entry.pending())
+            and self._clock() - entry.created >= warning
+        )
+
+    async def _warn(self, entry_id: str, entry: QueueEntry) -> None:
+        """Tell the sender once; a failure to tell is logged and tried at the next attempt."""
+        assert self._on_delayed is not None
+        try:
+            await self._on_delayed(entry, entry.pending())
+        except Exception:
+            log.exception("queue on_delayed_error id=%s", entry_id)
+            return
+        saved = await self._io(self.spool.transact, entry_id, _mark_warned)
+        if saved is not None:
+            self._known[entry_id] = _Known(None, saved[0])
+        log.info("queue delay_warning id=%s", entry_id)
 
     def _log_removed(self, entry: QueueEntry) -> None:
         delivered = sum(r.status == DELIVERED for r in entry.recipients)
@@ -576,6 +604,13 @@ def _mark_reported(entry: QueueEntry, *, indexes: Sequence[int]) -> Change:
         entry.recipients[index].reported = True
     if not entry.pending() and not entry.unreported_failures():
         return Change.REMOVE
+    return Change.SAVE
+
+
+def _mark_warned(entry: QueueEntry) -> Change:
+    if entry.warned:
+        return Change.NOTHING
+    entry.warned = True
     return Change.SAVE
 
 

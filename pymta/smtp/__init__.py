@@ -1,11 +1,13 @@
-"""The inbound SMTP front end (port 25), built on aiosmtpd.
+"""The SMTP front end, built on aiosmtpd: inbound (port 25) and submission (587 / 465).
 
 aiosmtpd owns the wire; `server.InboundSMTP` is a small subclass adding BDAT, our EHLO,
 enhanced status codes, timeouts and connection limits; `handler.InboundHandler` holds the
 policy in aiosmtpd's MAIL/RCPT/DATA hooks and calls the injected `policy.InboundPolicy`
 (implemented by `delivery/`). `codes` names every reply; `message` and `chunking` are
 pure functions (Received header, line endings, BDAT grammar); `txlog` writes the one log
-line per transaction.
+line per transaction. `submission.SubmissionStage` adds, on submission listeners, the
+sender rule at MAIL and end of DATA and DKIM signing before delivery; AUTH (PLAIN, LOGIN
+through `auth.sasl`, checked by the injected authenticator) is `InboundSMTP.smtp_AUTH`.
 
 Invariants:
 - Only <CRLF>.<CRLF> ends DATA, and the content handed to the policy has every line
@@ -17,6 +19,9 @@ Invariants:
   starts over after it (RFC 3207 §4.2, CVE-2011-0411 class).
 - A BDAT chunk is always read to its end, in slices, and kept only while the message is
   within `max_message_bytes`.
+- AUTH is offered and accepted only over TLS (or on a loopback listener that allows
+  plaintext AUTH), never on port 25 (RFC 4954 §4); a submission listener accepts no MAIL
+  before AUTH (530 5.7.0).
 - An exception escaping the policy ends the command with 451 4.3.0 and a logged
   reference, never the session. No message body or credential is ever logged.
 """

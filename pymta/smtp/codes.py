@@ -52,6 +52,7 @@ HELP = Reply(214, "2.0.0", "See RFC 5321")  # RFC 5321 §4.1.1.8
 READY_FOR_TLS = Reply(220, "2.0.0", "Ready to start TLS")  # RFC 3207 §4
 CLOSING = Reply(221, "2.0.0", "Bye")
 CANNOT_VRFY = Reply(252, "2.1.5", "Cannot VRFY user")
+AUTH_OK = Reply(235, "2.7.0", "Authentication successful")  # RFC 4954 §6
 
 # -- 3xx (never an enhanced code: RFC 2034 §4) -----------------------------------------
 START_DATA = Reply(354, "", "End data with <CR><LF>.<CR><LF>")
@@ -67,6 +68,8 @@ OVER_QUOTA = Reply(452, "4.2.2", "Mailbox full, try again later")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients")  # RFC 5321 §4.5.3.1.10
 INSUFFICIENT_STORAGE = Reply(452, "4.3.1", "Insufficient system storage")
 TLS_NOT_AVAILABLE = Reply(454, "4.7.0", "TLS not available")
+AUTH_UNAVAILABLE = Reply(454, "4.7.0", "Temporary authentication failure")  # RFC 4954 §6
+DKIM_FAILED = Reply(451, "4.3.0", "Temporary failure signing the message, try again later")
 PARAMETERS_NOT_ACCOMMODATED = Reply(455, "4.5.4", "Server unable to accommodate parameters")
 
 # -- 5xx: the client's syntax ----------------------------------------------------------
@@ -93,6 +96,15 @@ NESTED_MAIL = Reply(503, "5.5.1", "Nested MAIL command")
 DATA_AFTER_BDAT = Reply(503, "5.5.1", "DATA not allowed after BDAT")  # RFC 3030 §2
 TLS_ALREADY_ACTIVE = Reply(503, "5.5.1", "TLS already active")  # RFC 3207 §4.2
 MUST_STARTTLS = Reply(530, "5.7.0", "Must issue a STARTTLS command first")
+AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required")  # RFC 4954 §6
+ALREADY_AUTHENTICATED = Reply(503, "5.5.1", "Already authenticated")  # RFC 4954 §4
+AUTH_IN_TRANSACTION = Reply(503, "5.5.1", "AUTH not permitted during a mail transaction")
+AUTH_CANCELLED = Reply(501, "5.7.0", "Authentication cancelled")  # RFC 4954 §4
+AUTH_SYNTAX = Reply(501, "5.5.2", "Cannot decode the authentication response")  # RFC 4954 §4
+AUTH_MECHANISM = Reply(504, "5.5.4", "Unrecognized authentication type")  # RFC 4954 §6
+AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")  # RFC 4954 §6
+SENDER_NOT_OWNED = Reply(553, "5.7.1", "Sender address not owned by the authenticated user")
+FROM_NOT_OWNED = Reply(550, "5.7.1", "From: address not owned by the authenticated user")
 
 # -- 5xx: the request refused ---------------------------------------------------------
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message size exceeds fixed maximum message size")

@@ -28,6 +28,7 @@ from pymta.smtp.message import (
     with_protocol,
 )
 from pymta.smtp.policy import InboundPolicy
+from pymta.smtp.submission import SubmissionStage
 from pymta.smtp.txlog import Transaction, log_transaction
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,10 @@ class InboundHandler:
         hostname: str,
         clock: Callable[[], datetime] = local_now,
         new_id: Callable[[], str] = new_transaction_id,
+        submission: SubmissionStage | None = None,
     ) -> None:
         self._policy = policy
+        self._submission = submission  # set on submission listeners (587 / 465)
         self._limits = limits
         self._hostname = hostname
         self._clock = clock
@@ -90,6 +93,10 @@ class InboundHandler:
         if has_control_characters(address):  # a CR or LF here would forge header lines
             return str(codes.BAD_SENDER_SYNTAX)
         info = server.session_info()
+        if self._submission is not None:
+            owned = self._submission.check_sender(info, reverse_path(address))
+            if owned is not None:
+                return str(owned)
         try:
             refused = await self._policy.check_sender(info, reverse_path(address))
         except Exception:
@@ -155,13 +162,25 @@ class InboundHandler:
         # RFC 5321 §4.4: the trace line goes at the very beginning of the content.
         message = trace + normalize_line_endings(envelope.original_content or b"")
         outcome: DeliveryOutcome | None = None
+        refusal: Reply | None = None
         try:
-            outcome = await self._policy.deliver(info, sender, recipients, message)
+            if self._submission is not None:
+                prepared = await self._submission.prepare(info, message)
+                if isinstance(prepared, Reply):
+                    refusal = prepared
+                else:
+                    message = prepared
+            if refusal is None:
+                outcome = await self._policy.deliver(info, sender, recipients, message)
         except Exception:
             log.exception("smtp internal_error ref=%s stage=deliver", transaction_id)
             reply, verdict = codes.INTERNAL_ERROR.format(ref=transaction_id), "error"
         else:
-            reply, verdict = _outcome_reply(outcome, transaction_id)
+            if refusal is not None:
+                reply, verdict = refusal, "refused"
+            else:
+                assert outcome is not None
+                reply, verdict = _outcome_reply(outcome, transaction_id)
         log_transaction(
             Transaction(
                 transaction_id=transaction_id,

@@ -22,6 +22,15 @@ from typing import Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, syntax
 
+from pymta.auth.authenticator import AuthStatus
+from pymta.auth.sasl import (
+    MECHANISMS,
+    Challenge,
+    Credentials,
+    FailureReason,
+    SaslServer,
+    decode_initial_response,
+)
 from pymta.config.model import Limits
 from pymta.delivery.verdicts import SessionInfo
 from pymta.smtp import codes
@@ -30,6 +39,7 @@ from pymta.smtp.codes import Reply
 from pymta.smtp.handler import InboundHandler, new_transaction_id, reverse_path
 from pymta.smtp.message import has_control_characters, path_is_closed
 from pymta.smtp.policy import ConnectionGate, InboundPolicy
+from pymta.smtp.submission import SmtpAuthenticator, SubmissionStage
 from pymta.smtp.txlog import Transaction, log_transaction
 
 log = logging.getLogger(__name__)
@@ -81,14 +91,19 @@ class InboundSMTP(SMTP):
         connections: set[InboundSMTP],
         tls_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
+        authenticator: SmtpAuthenticator | None = None,
+        plaintext_auth: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         # Our state first: aiosmtpd's __init__ already looks at our attributes.
         self._limits = limits
+        self._sasl_authenticator = authenticator  # None: AUTH is not offered (port 25)
+        self._plaintext_auth = plaintext_auth  # AUTH before TLS (loopback listeners only)
+        self._auth_user: str | None = None  # the user name once AUTH succeeded
         self._gate = gate
         self._listener = listener
         self._connections = connections
-        self._implicit_tls = implicit_tls  # kept for later use (submission on 465)
+        self._implicit_tls = implicit_tls
         self._peer = ""
         self._gated = False  # the gate counted this connection: release it once
         self._refused = False  # over the connection limits: never started
@@ -129,6 +144,7 @@ class InboundSMTP(SMTP):
             helo=host_name or "",
             tls=self.tls_description(),
             listener=self._listener,
+            authenticated_user=self._auth_user,
         )
 
     def tls_description(self) -> str | None:
@@ -283,7 +299,16 @@ class InboundSMTP(SMTP):
         # RFC 3207 §4.2: STARTTLS is not offered once TLS runs.
         if self.tls_context is not None and self.tls_description() is None:
             keywords.append("STARTTLS")
+        # RFC 4954 §4 / RFC 8314 §3.3: AUTH is offered only over TLS (or on a loopback
+        # listener that allows plaintext AUTH), and not once authenticated.
+        if self._auth_offered() and self._auth_user is None:
+            keywords.append("AUTH " + " ".join(MECHANISMS))
         return keywords
+
+    def _auth_offered(self) -> bool:
+        return self._sasl_authenticator is not None and (
+            self._plaintext_auth or self.tls_description() is not None
+        )
 
     @syntax("HELO hostname")
     async def smtp_HELO(self, hostname: str | None) -> None:
@@ -307,8 +332,56 @@ class InboundSMTP(SMTP):
     async def smtp_HELP(self, arg: str | None) -> None:
         await self.push(str(codes.HELP))  # RFC 5321 §4.1.1.8; not an EHLO keyword
 
+    # -- AUTH (RFC 4954) --------------------------------------------------------------------
+
     async def smtp_AUTH(self, arg: str | None) -> None:
-        await self.push(str(codes.NOT_IMPLEMENTED))  # inbound MX: no AUTH (submission later)
+        # aiosmtpd's own AUTH calls a synchronous authenticator; ours hashes on a worker
+        # thread (argon2id), so the exchange is ours too.
+        reply = await self._run_auth(arg)
+        await self.push(str(reply))
+
+    async def _run_auth(self, arg: str | None) -> Reply:
+        assert self.session is not None and self.envelope is not None
+        if self._sasl_authenticator is None:
+            return codes.NOT_IMPLEMENTED  # inbound MX (port 25): no AUTH
+        if not self.session.host_name:
+            return codes.NEED_HELO
+        if not self._auth_offered():
+            return codes.MUST_STARTTLS  # RFC 4954 §4: not before TLS
+        if self._auth_user is not None:
+            return codes.ALREADY_AUTHENTICATED  # RFC 4954 §4
+        if self.envelope.mail_from:
+            return codes.AUTH_IN_TRANSACTION  # RFC 4954 §4
+        mechanism, _, initial_text = (arg or "").strip().partition(" ")
+        if not mechanism:
+            return codes.PARAMETER_SYNTAX
+        initial: bytes | None = None
+        if initial_text:
+            try:
+                initial = decode_initial_response(initial_text.strip().encode("ascii"))
+            except (ValueError, UnicodeEncodeError):
+                return codes.AUTH_SYNTAX
+        sasl = SaslServer()
+        step = sasl.start(mechanism, initial)
+        while isinstance(step, Challenge):
+            # RFC 4954 §4: "334 " + base64 challenge; the client answers a line.
+            await super().push("334 " + step.wire.decode("ascii"))
+            line = await self._reader.readline()
+            if not line.endswith(b"\n"):
+                raise ConnectionResetError("end of input inside AUTH")
+            step = sasl.step(line.rstrip(b"\r\n"))
+        if not isinstance(step, Credentials):
+            return _SASL_FAILURES[step.reason]
+        result = await self._sasl_authenticator.authenticate(
+            step.user, step.password, peer_ip=self._peer, protocol="smtp"
+        )
+        if result.status is AuthStatus.OK and result.user is not None:
+            self._auth_user = result.user.name
+            log.info("smtp auth client=%s user=%s", self._peer, result.user.name)
+            return codes.AUTH_OK
+        if result.status is AuthStatus.UNAVAILABLE:
+            return codes.AUTH_UNAVAILABLE  # RFC 4954 §6: 454 4.7.0
+        return codes.AUTH_FAILED  # failed or throttled alike (RFC 4954 §6: 535 5.7.8)
 
     # -- STARTTLS (RFC 3207) ----------------------------------------------------------------
 
@@ -322,6 +395,7 @@ class InboundSMTP(SMTP):
         await super().smtp_STARTTLS(arg)
         tls = self.tls_description()
         if tls is not None:
+            self._auth_user = None  # RFC 3207 §4.2: forget what the plaintext session knew
             log.info("smtp starttls client=%s tls=%s", self._peer, tls)
 
     # -- transactions -----------------------------------------------------------------------
@@ -452,6 +526,14 @@ class InboundSMTP(SMTP):
         )
 
 
+_SASL_FAILURES: dict[FailureReason, Reply] = {
+    FailureReason.CANCELLED: codes.AUTH_CANCELLED,  # RFC 4954 §4: "*" → 501
+    FailureReason.MALFORMED: codes.AUTH_SYNTAX,
+    FailureReason.UNSUPPORTED: codes.AUTH_MECHANISM,
+    FailureReason.AUTHZID: codes.AUTH_FAILED,
+}
+
+
 class SmtpListener:
     """One SMTP listener (a `[listeners]` entry): makes a connection per accepted socket.
 
@@ -469,14 +551,25 @@ class SmtpListener:
         gate: ConnectionGate,
         tls_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
+        submission: SubmissionStage | None = None,
+        authenticator: SmtpAuthenticator | None = None,
+        plaintext_auth: bool = False,
     ) -> None:
+        """`submission` (with `authenticator`) makes a submission listener (587 / 465):
+        AUTH required before MAIL, the sender rule and DKIM signing."""
+        if submission is not None and authenticator is None:
+            raise ValueError("a submission listener needs an authenticator")
         self.name = name
+        self._sasl_authenticator = authenticator
+        self._plaintext_auth = plaintext_auth
         self._limits = limits
         self._hostname = hostname
         self._gate = gate
         self._tls_context = None if implicit_tls else tls_context
         self._implicit_tls = implicit_tls
-        self._handler = InboundHandler(policy, limits=limits, hostname=hostname)
+        self._handler = InboundHandler(
+            policy, limits=limits, hostname=hostname, submission=submission
+        )
         self._connections: set[InboundSMTP] = set()
 
     def protocol_factory(self) -> InboundSMTP:
@@ -489,6 +582,8 @@ class SmtpListener:
             connections=self._connections,
             tls_context=self._tls_context,
             implicit_tls=self._implicit_tls,
+            authenticator=self._sasl_authenticator,
+            plaintext_auth=self._plaintext_auth,
         )
 
     @property

@@ -198,3 +198,35 @@ def test_kill_9_during_remote_delivery_loses_nothing(
     wait_for(lambda: set(acked) <= arrived(), "acknowledged messages never arrived", 60)
     copies = len(remote.messages("someone", "remote.test"))
     print(f"{len(acked)} acknowledged, {copies} arrived ({copies - len(acked)} duplicates)")
+
+
+def test_delay_warning_is_sent_once(
+    pymta_server: Callable[..., ServerThread], dns_server: DnsServer
+) -> None:
+    """Still undelivered after delay_warning: the sender is told once (Action: delayed),
+    and the message stays queued for more retries."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["queue"].update(
+            {"nameservers": [f"127.0.0.1:{dns_server.port}"], "delay_warning": "1s"}
+        )
+        cfg["addresses"].append(
+            {"address": "far@example.test", "destinations": ["someone@unreachable.test"]}
+        )
+
+    dns_server.set_zone("unreachable.test", "@ A 127.0.0.1\n")
+    dns_server.fail("unreachable.test", "servfail")
+    srv = pymta_server(edit)
+    with smtplib.SMTP("127.0.0.1", srv.port(), timeout=10) as c:
+        assert c.sendmail("alice@example.test", ["far@example.test"], MSG) == {}
+    wait_for(lambda: len(srv.messages("alice")) == 1, "no delay warning")
+    warning = email.message_from_bytes(srv.messages("alice")[0], policy=email.policy.default)
+    status = next(p for p in warning.walk() if p.get_content_type() == "message/delivery-status")
+    assert "Action: delayed" in status.as_string()
+    assert srv.server is not None
+    queue = srv.server.queue
+    [entry] = queue.list()
+    assert entry.warned and [r.status for r in entry.recipients] == ["pending"]
+    attempts = entry.attempts
+    wait_for(lambda: queue.list()[0].attempts >= attempts + 2, "no further retries")
+    assert len(srv.messages("alice")) == 1  # once only

@@ -46,6 +46,7 @@ RENAMED: dict[tuple[type, str], str] = {
     (model.QueueConfig, "retry_intervals_s"): "retry_intervals",
     (model.QueueConfig, "max_age_s"): "max_age",
     (model.QueueConfig, "scan_interval_s"): "scan_interval",
+    (model.QueueConfig, "delay_warning_s"): "delay_warning",
     (model.Limits, "command_timeout_s"): "command_timeout",
     (model.Limits, "data_timeout_s"): "data_timeout",
     (model.Limits, "idle_timeout_s"): "idle_timeout",
@@ -160,6 +161,8 @@ def test_reference_loads_with_production_settings() -> None:
         (model.Protocol.SMTP, 25, model.TlsMode.STARTTLS),
         (model.Protocol.IMAP, 143, model.TlsMode.STARTTLS),
         (model.Protocol.IMAP, 993, model.TlsMode.IMPLICIT),
+        (model.Protocol.SUBMISSION, 587, model.TlsMode.STARTTLS),
+        (model.Protocol.SUBMISSION, 465, model.TlsMode.IMPLICIT),
     ]
     assert not any(x.allow_plaintext_auth for x in config.listeners)
     assert [d.name for d in config.domains] == ["example.org"]

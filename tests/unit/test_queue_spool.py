@@ -308,3 +308,28 @@ async def test_concurrent_enqueues_share_directory_fsyncs(tmp_path: Path) -> Non
     assert recorder.count("file") == 42  # every message and envelope still fsynced
     assert recorder.count("dir") == 2  # one for the first, one shared by the other 20
     queue.close()
+
+
+def test_warned_round_trips_and_older_envelopes_without_it_read_as_not_warned() -> None:
+    import json
+
+    from pymta.queue.model import (
+        IdGenerator,
+        QueueEntry,
+        QueueRecipient,
+        entry_from_json,
+        entry_to_json,
+    )
+
+    entry = QueueEntry(
+        id=IdGenerator().next(1.0),
+        sender="a@b.test",
+        recipients=[QueueRecipient(address="c@d.test", transport="remote")],
+        created=1.0,
+        next_attempt=2.0,
+        warned=True,
+    )
+    assert entry_from_json(entry_to_json(entry)).warned
+    older = json.loads(entry_to_json(entry))
+    del older["warned"]
+    assert not entry_from_json(json.dumps(older).encode()).warned

@@ -1,0 +1,86 @@
+"""Submission (RFC 6409) on top of the inbound front end: AUTH, the sender rule, DKIM.
+
+AUTH itself is `server.InboundSMTP.smtp_AUTH`; this module holds what the submission
+transaction adds around the shared `InboundPolicy`:
+
+- `SubmissionStage.check_sender`: the envelope sender must be the user's (553 5.7.1);
+- `SubmissionStage.prepare`: at the end of DATA, the From: addresses must be the user's
+  (550 5.7.1); then the message is DKIM-signed when its From: domain has a key
+  (a signing failure is 451 4.3.0, logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from pymta.auth.authenticator import AuthResult
+from pymta.delivery.verdicts import SessionInfo
+from pymta.smtp import codes
+from pymta.smtp.codes import Reply
+
+log = logging.getLogger(__name__)
+
+
+class SmtpAuthenticator(Protocol):
+    """`auth.authenticator.Authenticator`."""
+
+    async def authenticate(
+        self, login: str, password: str, *, peer_ip: str, protocol: str
+    ) -> AuthResult: ...
+
+
+class Ownership(Protocol):
+    """`delivery.ownership.SenderOwnership`."""
+
+    def sender_owned(self, user: str, sender: str) -> bool: ...
+
+    def header_owned(self, user: str, message: bytes) -> bool: ...
+
+
+class Signer(Protocol):
+    """`queue.dkim.DkimSigner`: `sign_async` raises `DkimError` when a key is unusable."""
+
+    @staticmethod
+    def from_domain(message: bytes) -> str | None: ...
+
+    async def sign_async(self, message: bytes, domain: str) -> bytes | None: ...
+
+
+class SubmissionStage:
+    def __init__(self, ownership: Ownership, signer: Signer | None = None) -> None:
+        self._ownership = ownership
+        self._signer = signer
+
+    def check_sender(self, session: SessionInfo, sender: str) -> Reply | None:
+        """MAIL FROM on a submission listener (after AUTH)."""
+        user = session.authenticated_user
+        if user is None:
+            return codes.AUTH_REQUIRED  # RFC 4954 §4: nothing without AUTH
+        if not self._ownership.sender_owned(user, sender):
+            log.info("submission sender_refused user=%s sender=<%s>", user, sender)
+            return codes.SENDER_NOT_OWNED
+        return None
+
+    async def prepare(self, session: SessionInfo, message: bytes) -> bytes | Reply:
+        """The message to deliver (signed when possible), or the reply refusing it.
+
+        `message` starts with our Received field; the DKIM-Signature goes before it.
+        """
+        user = session.authenticated_user
+        if user is None:
+            return codes.AUTH_REQUIRED
+        if not self._ownership.header_owned(user, message):
+            log.info("submission from_refused user=%s", user)
+            return codes.FROM_NOT_OWNED
+        if self._signer is None:
+            return message
+        domain = self._signer.from_domain(message)
+        if domain is None:
+            return message
+        try:
+            signature = await self._signer.sign_async(message, domain)
+        except Exception as exc:  # DkimError, or anything dkimpy lets through
+            log.error("submission dkim_failed domain=%s error=%s", domain, exc)
+            return codes.DKIM_FAILED
+        return message if signature is None else signature + message

@@ -1,0 +1,349 @@
+"""Submission front end (RFC 4954 AUTH, RFC 6409): AUTH state machine, the sender rule and
+DKIM at the end of DATA, over a raw wire with a fake authenticator and the fake policy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from base64 import b64encode
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pymta.auth.authenticator import AuthResult, AuthStatus
+from pymta.config.model import DestinationRef, Limits
+from pymta.delivery.ownership import SenderOwnership, from_addresses, owns
+from pymta.directory.model import AddressEntry, User
+from pymta.queue.dkim import DkimError
+from pymta.smtp import codes
+from pymta.smtp.server import SmtpListener
+from pymta.smtp.submission import SubmissionStage
+from tests.unit.test_smtp_harness import (
+    HOSTNAME,
+    CountingGate,
+    FakePolicy,
+    Wire,
+    client_tls_context,
+    server_tls_context,
+)
+
+MESSAGE = b"From: Alice <alice@example.test>\r\nTo: x@remote.test\r\nSubject: hi\r\n\r\nhello\r\n"
+
+
+def plain(user: str, password: str) -> str:
+    return b64encode(f"\0{user}\0{password}".encode()).decode()
+
+
+class FakeDirectory:
+    """alice@ and sales@ (an alias listing alice) are alice's; anything@catch.test is a
+    catch-all to alice; bob@ is bob's."""
+
+    def lookup(self, address: str) -> AddressEntry | None:
+        address = address.lower()
+        local, _, domain = address.partition("@")
+        if domain == "catch.test":
+            return AddressEntry(address, (DestinationRef(user="alice"),), catch_all=True)
+        if domain != "example.test":
+            return None
+        users = {"alice": ("alice",), "sales": ("bob", "alice"), "bob": ("bob",)}.get(local)
+        if users is None:
+            return None
+        return AddressEntry(address, tuple(DestinationRef(user=u) for u in users))
+
+
+@dataclass
+class Holder:
+    directory: FakeDirectory = field(default_factory=FakeDirectory)
+
+
+@dataclass
+class FakeAuthenticator:
+    """alice / alice-pass; "down" as the login: directory unavailable."""
+
+    attempts: list[tuple[str, str]] = field(default_factory=list)
+
+    async def authenticate(
+        self, login: str, password: str, *, peer_ip: str, protocol: str
+    ) -> AuthResult:
+        self.attempts.append((login, protocol))
+        if login == "down":
+            return AuthResult(AuthStatus.UNAVAILABLE)
+        if login == "alice" and password == "alice-pass":
+            user = User("alice", "example.test", None, True, 0, ())
+            return AuthResult(AuthStatus.OK, user)
+        return AuthResult(AuthStatus.FAILED)
+
+
+@dataclass
+class FakeSigner:
+    error: bool = False
+    signed: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def from_domain(message: bytes) -> str | None:
+        return "example.test"
+
+    async def sign_async(self, message: bytes, domain: str) -> bytes | None:
+        if self.error:
+            raise DkimError("key unusable")
+        self.signed.append(domain)
+        return b"DKIM-Signature: v=1; d=example.test\r\n"
+
+
+@dataclass
+class Submission:
+    port: int
+    policy: FakePolicy
+    auth: FakeAuthenticator
+    signer: FakeSigner
+    implicit: bool
+
+    async def session(self) -> Wire:
+        tls = client_tls_context() if self.implicit else None
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", self.port, ssl=tls, server_hostname="localhost" if tls else None
+        )
+        wire = Wire(reader, writer)
+        await wire.expect("220 ")
+        await wire.send("EHLO client.example")
+        await wire.expect("250-")
+        return wire
+
+
+@contextlib.asynccontextmanager
+async def submission_server(
+    tls_cert: tuple[Path, Path],
+    *,
+    implicit: bool = False,
+    plaintext_auth: bool = False,
+    submission: bool = True,
+    enforce: bool = True,
+) -> AsyncIterator[Submission]:
+    context: ssl.SSLContext = server_tls_context(tls_cert)
+    policy, auth, signer = FakePolicy(), FakeAuthenticator(), FakeSigner()
+    stage = SubmissionStage(SenderOwnership(Holder(), enforce=enforce), signer)
+    listener = SmtpListener(
+        name="submission",
+        policy=policy,
+        limits=Limits(),
+        hostname=HOSTNAME,
+        gate=CountingGate(),
+        tls_context=context,
+        implicit_tls=implicit,
+        submission=stage if submission else None,
+        authenticator=auth if submission else None,
+        plaintext_auth=plaintext_auth,
+    )
+    server = await asyncio.get_running_loop().create_server(
+        listener.protocol_factory, "127.0.0.1", 0, ssl=context if implicit else None
+    )
+    try:
+        yield Submission(server.sockets[0].getsockname()[1], policy, auth, signer, implicit)
+    finally:
+        server.close()
+        listener.close_all()
+        await server.wait_closed()
+
+
+async def tls_session(sub: Submission) -> Wire:
+    wire = await sub.session()
+    await wire.send("STARTTLS")
+    await wire.expect("220 2.0.0")
+    await wire.starttls(client_tls_context())
+    await wire.send("EHLO client.example")
+    [ehlo] = await wire.expect("250-")
+    assert "AUTH PLAIN LOGIN" in ehlo
+    return wire
+
+
+async def test_inbound_listener_refuses_auth(tls_cert: tuple[Path, Path]) -> None:
+    async with submission_server(tls_cert, submission=False) as sub:
+        wire = await tls_session_without_auth(sub)
+        await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+        await wire.expect(codes.NOT_IMPLEMENTED)
+        await wire.close()
+
+
+async def tls_session_without_auth(sub: Submission) -> Wire:
+    wire = await sub.session()
+    await wire.send("STARTTLS")
+    await wire.expect("220 2.0.0")
+    await wire.starttls(client_tls_context())
+    await wire.send("EHLO client.example")
+    [ehlo] = await wire.expect("250-")
+    assert "AUTH" not in ehlo
+    return wire
+
+
+async def test_auth_before_tls_is_530_and_not_advertised(tls_cert: tuple[Path, Path]) -> None:
+    async with submission_server(tls_cert) as sub:
+        reader, writer = await asyncio.open_connection("127.0.0.1", sub.port)
+        wire = Wire(reader, writer)
+        await wire.expect("220 ")
+        await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+        await wire.expect(codes.NEED_HELO)
+        await wire.send("EHLO client.example")
+        [ehlo] = await wire.expect("250-")
+        assert "AUTH" not in ehlo and "STARTTLS" in ehlo
+        await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+        await wire.expect(codes.MUST_STARTTLS)
+        await wire.send("MAIL FROM:<alice@example.test>")
+        await wire.expect(codes.AUTH_REQUIRED)
+        assert sub.auth.attempts == []
+        await wire.close()
+
+
+async def test_plaintext_auth_where_allowed_then_starttls_forgets_it(
+    tls_cert: tuple[Path, Path],
+) -> None:
+    async with submission_server(tls_cert, plaintext_auth=True) as sub:
+        wire = await sub.session()
+        await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+        await wire.expect(codes.AUTH_OK)
+        await wire.send("STARTTLS")
+        await wire.expect("220 2.0.0")
+        await wire.starttls(client_tls_context())
+        await wire.send("EHLO client.example")
+        await wire.expect("250-")
+        # RFC 3207 §4.2: the session starts over, unauthenticated.
+        await wire.send("MAIL FROM:<alice@example.test>")
+        await wire.expect(codes.AUTH_REQUIRED)
+        await wire.close()
+
+
+async def test_auth_exchange_replies(tls_cert: tuple[Path, Path]) -> None:
+    async with submission_server(tls_cert) as sub:
+        wire = await tls_session(sub)
+        await wire.send("AUTH CRAM-MD5")
+        await wire.expect(codes.AUTH_MECHANISM)
+        await wire.send("AUTH PLAIN not-base64!")
+        await wire.expect(codes.AUTH_SYNTAX)
+        await wire.send("AUTH PLAIN")
+        await wire.expect("334 ")
+        await wire.send("*")
+        await wire.expect(codes.AUTH_CANCELLED)
+        await wire.send("AUTH PLAIN " + plain("down", "x"))
+        await wire.expect(codes.AUTH_UNAVAILABLE)
+        await wire.send("AUTH PLAIN " + plain("alice", "wrong"))
+        await wire.expect(codes.AUTH_FAILED)
+        await wire.send("AUTH LOGIN " + b64encode(b"alice").decode())
+        await wire.expect("334 UGFzc3dvcmQ6")  # "Password:"
+        await wire.send(b64encode(b"alice-pass").decode())
+        await wire.expect(codes.AUTH_OK)
+        await wire.send("EHLO client.example")
+        [ehlo] = await wire.expect("250-")
+        assert "AUTH" not in ehlo
+        await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+        await wire.expect(codes.ALREADY_AUTHENTICATED)
+        assert [protocol for _, protocol in sub.auth.attempts] == ["smtp"] * 3
+        await wire.close()
+
+
+async def test_owned_sender_is_signed_and_relayed(tls_cert: tuple[Path, Path]) -> None:
+    async with submission_server(tls_cert, implicit=True) as sub:
+        wire = await sub.session()
+        await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+        await wire.expect(codes.AUTH_OK)
+        await wire.send("MAIL FROM:<sales@example.test>")
+        await wire.expect(codes.SENDER_OK)
+        await wire.send("RCPT TO:<alice@example.test>")
+        await wire.expect(codes.RECIPIENT_OK)
+        await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+        await wire.expect(codes.ALREADY_AUTHENTICATED)
+        await wire.send("DATA")
+        await wire.expect("354")
+        await wire.send_raw(MESSAGE + b".\r\n")
+        await wire.expect("250 2.0.0")
+        [delivery] = sub.policy.deliveries
+        assert delivery.session.authenticated_user == "alice"
+        assert delivery.message.startswith(b"DKIM-Signature: v=1; d=example.test\r\nReceived: ")
+        assert b"with ESMTPSA" in delivery.message
+        assert sub.signer.signed == ["example.test"]
+        await wire.close()
+
+
+@pytest.mark.parametrize(
+    ("sender", "reply"),
+    [
+        ("bob@example.test", codes.SENDER_NOT_OWNED),
+        ("alice@catch.test", codes.SENDER_NOT_OWNED),  # a catch-all owns nothing
+        ("", codes.SENDER_NOT_OWNED),
+        ("ALICE@Example.Test", codes.SENDER_OK),
+    ],
+)
+async def test_envelope_sender_must_be_owned(
+    tls_cert: tuple[Path, Path], sender: str, reply: codes.Reply
+) -> None:
+    async with submission_server(tls_cert) as sub:
+        wire = await tls_session(sub)
+        await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+        await wire.expect(codes.AUTH_OK)
+        await wire.send(f"MAIL FROM:<{sender}>")
+        await wire.expect(reply)
+        await wire.close()
+
+
+async def data_reply(sub: Submission, message: bytes) -> str:
+    wire = await tls_session(sub)
+    await wire.send("AUTH PLAIN " + plain("alice", "alice-pass"))
+    await wire.expect(codes.AUTH_OK)
+    await wire.send("MAIL FROM:<alice@example.test>")
+    await wire.expect(codes.SENDER_OK)
+    await wire.send("RCPT TO:<bob@example.test>")
+    await wire.expect(codes.RECIPIENT_OK)
+    await wire.send("DATA")
+    await wire.expect("354")
+    await wire.send_raw(message + b".\r\n")
+    reply = await wire.reply()
+    await wire.close()
+    return reply
+
+
+async def test_from_header_must_be_owned(tls_cert: tuple[Path, Path]) -> None:
+    forged = MESSAGE.replace(b"alice@", b"bob@")
+    async with submission_server(tls_cert) as sub:
+        assert (await data_reply(sub, forged)).startswith(str(codes.FROM_NOT_OWNED))
+        assert sub.policy.deliveries == [] and sub.signer.signed == []
+
+
+async def test_relaxed_rule_accepts_any_sender(tls_cert: tuple[Path, Path]) -> None:
+    forged = MESSAGE.replace(b"alice@", b"bob@")
+    async with submission_server(tls_cert, enforce=False) as sub:
+        assert (await data_reply(sub, forged)).startswith("250 2.0.0")
+
+
+async def test_dkim_failure_is_451(tls_cert: tuple[Path, Path]) -> None:
+    async with submission_server(tls_cert) as sub:
+        sub.signer.error = True
+        assert (await data_reply(sub, MESSAGE)).startswith(str(codes.DKIM_FAILED))
+        assert sub.policy.deliveries == []
+
+
+def test_ownership_over_the_directory() -> None:
+    directory = FakeDirectory()
+    assert owns(directory, "alice", "Sales@example.test")  # an alias listing her
+    assert owns(directory, "bob", "sales@example.test")
+    assert not owns(directory, "alice", "bob@example.test")
+    assert not owns(directory, "alice", "x@catch.test")
+    assert not owns(directory, "alice", "nobody@example.test")
+    assert not owns(directory, "alice", "")
+
+
+@pytest.mark.parametrize(
+    ("head", "addresses"),
+    [
+        (b"From: a@x.test\r\n", ["a@x.test"]),
+        (
+            b"Received: from a\r\n by b\r\nFrom: A <a@x.test>,\r\n b@y.test\r\n",
+            ["a@x.test", "b@y.test"],
+        ),
+        (b"From: a@x.test\r\nFrom: b@x.test\r\n", None),  # RFC 5322 §3.6: exactly one
+        (b"To: a@x.test\r\n", None),
+        (b"From: undisclosed\r\n", None),
+    ],
+)
+def test_from_addresses(head: bytes, addresses: list[str] | None) -> None:
+    assert from_addresses(head + b"\r\nbody\r\n") == addresses
