@@ -117,6 +117,10 @@ class Server:
         self.authenticator = make_authenticator(self.directory, config)
         # DKIM keys of `pymta dkim keygen`: submitted mail is signed (issue 5).
         self.dkim = DkimSigner(DkimKeys(data_dir))
+        # The sender rule of every submission listener; SIGHUP may switch it.
+        self.ownership = SenderOwnership(
+            self.directory, enforce=config.server.submission_sender_check
+        )
         self.ports: dict[str, int] = {}  # listener name → bound port (port 0 in tests)
         self._servers: list[asyncio.base_events.Server] = []
         self._listeners: list[SmtpListener | ImapListener] = []
@@ -215,7 +219,7 @@ class Server:
     def _smtp_listener(self, cfg: ListenerConfig) -> SmtpListener:
         submission: SubmissionStage | None = None
         if cfg.protocol is Protocol.SUBMISSION:
-            submission = SubmissionStage(SenderOwnership(self.directory), self.dkim)
+            submission = SubmissionStage(self.ownership, self.dkim)
         return SmtpListener(
             submission=submission,
             authenticator=self.authenticator if submission is not None else None,
@@ -267,6 +271,7 @@ class Server:
             log.warning("reload: listener and TLS changes take effect at the next restart")
         self.directory.directory = LocalDirectory(config)
         self.dkim.keys.forget()  # keys written or replaced since start apply from now on
+        self.ownership.enforce = config.server.submission_sender_check
         self.gate.update(config.limits.max_connections, config.limits.max_connections_per_ip)
         self.config = config
         logging.getLogger().setLevel(config.logging.level.upper())

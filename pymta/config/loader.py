@@ -206,6 +206,7 @@ class _Reader:
         user = t.string("user", expected="a user name")
         group = t.string("group", expected="a group name")
         shutdown = t.duration("shutdown_timeout", ServerConfig.shutdown_timeout_s, positive=False)
+        sender_check = t.boolean("submission_sender_check", ServerConfig.submission_sender_check)
         t.finish()
         return ServerConfig(
             hostname=hostname,
@@ -213,6 +214,7 @@ class _Reader:
             user=user,
             group=group,
             shutdown_timeout_s=shutdown,
+            submission_sender_check=sender_check,
         )
 
     def tls(self, t: Table) -> TlsConfig:

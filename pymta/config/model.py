@@ -56,6 +56,8 @@ class ServerConfig:
     user: str | None = None  # drop privileges to this user after binding ports
     group: str | None = None  # and this group (default: the user's primary group)
     shutdown_timeout_s: float = 30.0  # SIGTERM: how long transactions in flight may finish
+    # Submission: the envelope sender and From: must be the user's own addresses (issue 5).
+    submission_sender_check: bool = True
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,26 @@ def test_submitted_mail_is_dkim_signed(server: ServerThread, tmp_path: Path) -> 
     [message] = server.messages("bob")
     assert b"DKIM-Signature:" in message
     assert dkim.verify(message, dnsfunc=dns)
+
+
+def test_sender_check_can_be_relaxed_and_reloaded(
+    pymta_server: Callable[..., ServerThread],
+) -> None:
+    def relaxed(doc: dict[str, Any]) -> None:
+        with_submission(doc)
+        doc["server"]["submission_sender_check"] = False
+
+    server = pymta_server(relaxed)
+    forged = MESSAGE.replace("From: alice@", "From: bob@")
+    with submission(server) as client:
+        client.sendmail("bob@example.test", ["bob@example.test"], forged)
+    assert len(server.messages("bob")) == 1
+
+    text = server.config_path.read_text()
+    server.config_path.write_text(
+        text.replace("submission_sender_check = false", "submission_sender_check = true")
+    )
+    assert server.reload()
+    with submission(server) as client:
+        code, reply = client.mail("bob@example.test")
+        assert (code, reply[:5]) == (553, b"5.7.1")
