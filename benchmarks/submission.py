@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import datetime
-import ipaddress
 import os
 import resource
 import shutil
@@ -41,16 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from passlib.hash import sha512_crypt
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pymta.queue.dkim import DkimKeys  # noqa: E402
+from tests.certs import write_self_signed  # noqa: E402
 from tests.dns.server import DnsServer  # noqa: E402
 from tests.tomlw import dumps  # noqa: E402
 
@@ -82,35 +77,7 @@ def proc_stats(pid: int) -> tuple[tuple[float, float], int]:
 
 def write_cert(d: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost / 127.0.0.1: (cert_file, key_file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = d / "cert.pem", d / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
+    return write_self_signed(d, days=1)
 
 
 def cheap_hash(password: str) -> str:

@@ -182,6 +182,9 @@ class RemoteTransport:
         self._relay_host = relay_host
         self._relay_auth = relay_auth
         self._tls_context_factory = tls_context_factory
+        # Built on first use and kept: create_default_context loads the CA bundle, too
+        # costly to repeat for every connection.
+        self._tls_context: ssl.SSLContext | None = None
         self._clock = clock
         # Per destination: its semaphore and how many deliveries hold or wait for it; an
         # entry is dropped when that count returns to zero, so the map stays small.
@@ -379,7 +382,9 @@ class RemoteTransport:
 
     async def _starttls(self, smtp: aiosmtplib.SMTP, relay: Relay) -> None:
         try:
-            await smtp.starttls(server_hostname=relay.host, tls_context=self._tls_context_factory())
+            if self._tls_context is None:
+                self._tls_context = self._tls_context_factory()
+            await smtp.starttls(server_hostname=relay.host, tls_context=self._tls_context)
             # RFC 3207 §4.2: forget what the server said before TLS and greet it again.
             await self._hello(smtp)
         except (*_SESSION_ERRORS, ssl.SSLError) as exc:
