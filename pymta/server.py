@@ -47,6 +47,8 @@ from pymta.store import Store
 
 log = logging.getLogger(__name__)
 
+RESOLVER_CACHE_ENTRIES = 10_000  # names; answers expire by their TTL
+
 
 def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:
     """A server TLS context, TLS ≥ 1.2 (RFC 8996), or None when no certificate is set."""
@@ -62,7 +64,17 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:
 
 
 def make_resolver(queue: QueueConfig) -> dns.asyncresolver.Resolver:
-    """The resolver for MX lookups: `[queue] nameservers`, else the system's."""
+    """The resolver for MX lookups: `[queue] nameservers`, else the system's.
+
+    Answers are cached for their TTL (dnspython's LRU cache, negative answers included, RFC
+    2308), so a queue run to one domain asks the DNS once, not once per message.
+    """
+    resolver = _resolver(queue)
+    resolver.cache = dns.resolver.LRUCache(RESOLVER_CACHE_ENTRIES)
+    return resolver
+
+
+def _resolver(queue: QueueConfig) -> dns.asyncresolver.Resolver:
     if not queue.nameservers:
         try:
             return dns.asyncresolver.Resolver()
@@ -142,10 +154,17 @@ class Server:
     async def start(self) -> None:
         for listener in self.config.listeners:
             await self._start_listener(listener)
+        queue = self.config.queue
         remote = RemoteTransport(
             self.config.server.hostname,
-            make_resolver(self.config.queue),
-            port=self.config.queue.remote_port,
+            make_resolver(queue),
+            port=queue.remote_port,
+            relay_host=queue.relay_host,
+            relay_auth=(
+                (queue.relay_user, queue.relay_password)
+                if queue.relay_user is not None and queue.relay_password is not None
+                else None
+            ),
         )
         transports: dict[str, Transport] = {
             LocalTransport.name: LocalTransport(self.deliverer),

@@ -613,6 +613,13 @@ class _Reader:
         warning = t.duration("delay_warning", d.delay_warning_s, positive=False)
         nameservers = self.nameservers(t)
         remote_port = t.integer("remote_port", d.remote_port, minimum=1, maximum=65535)
+        relay_host = self.relay_host(t)
+        relay_user = t.string("relay_user", expected="a user name")
+        relay_password = self.relay_password(t)
+        if (relay_user is None) != (relay_password is None):
+            t.report("relay_user", "relay_user and relay_password go together")
+        elif relay_user is not None and relay_host is None:
+            t.report("relay_user", "relay_user needs relay_host")
         t.finish()
         return QueueConfig(
             retry_intervals_s=retry,
@@ -621,7 +628,39 @@ class _Reader:
             delay_warning_s=warning,
             nameservers=nameservers,
             remote_port=remote_port if remote_port else d.remote_port,
+            relay_host=relay_host,
+            relay_user=relay_user,
+            relay_password=relay_password,
         )
+
+    def relay_host(self, t: Table) -> tuple[str, int] | None:
+        """`relay_host = "host"`, `"host:port"` or `"[host]:port"` (Postfix's form; the
+        brackets change nothing here: a smarthost is never looked up as MX). Port 25 if
+        none is given."""
+        expected = "host, host:port or [host]:port"
+        text = t.string("relay_host", expected=expected)
+        if text is None:
+            return None
+        host, port = text, "25"
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else "25"
+        elif text.count(":") == 1:
+            host, port = text.split(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
+            t.report("relay_host", f"malformed relay host {text!r} (expected {expected})")
+            return None
+        return host, int(port)
+
+    def relay_password(self, t: Table) -> Secret | None:
+        """The smarthost password as a Secret; problems never quote it."""
+        value = t.take("relay_password")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            t.report("relay_password", "expected a non-empty string")
+            return None
+        return Secret(value)
 
     def nameservers(self, t: Table) -> tuple[str, ...]:
         """`nameservers = ["ip", "ip:port", "[ipv6]:port"]`, checked with ipaddress."""

@@ -169,6 +169,12 @@ class QueueConfig:
     # The port remote MX hosts are contacted on (RFC 5321 §4.5.4.2: 25; other values are
     # for test setups and unusual relays).
     remote_port: int = 25
+    # A smarthost (Postfix's relayhost): every remote recipient goes to this (host, port),
+    # with no MX lookup. None: deliver to each domain's MX.
+    relay_host: tuple[str, int] | None = None
+    # AUTH PLAIN/LOGIN at the smarthost, only ever sent after STARTTLS (RFC 4954 §4).
+    relay_user: str | None = None
+    relay_password: Secret | None = None
 
 
 @dataclass(frozen=True)

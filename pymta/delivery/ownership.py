@@ -9,6 +9,7 @@ them. The envelope sender and every From: address of a submitted message must be
 from __future__ import annotations
 
 import email.policy
+from collections.abc import Sequence
 from typing import Protocol
 
 from pymta.directory.model import Directory
@@ -68,10 +69,9 @@ class SenderOwnership:
         """The envelope sender (MAIL FROM; "" is the null path, never owned)."""
         return not self.enforce or owns(self._directory.directory, user, sender)
 
-    def header_owned(self, user: str, message: bytes) -> bool:
-        """Every From: address of `message` is owned by `user`."""
+    def header_owned(self, user: str, addresses: Sequence[str] | None) -> bool:
+        """Every From: address (`from_addresses` of the message) is owned by `user`."""
         if not self.enforce:
             return True
-        addresses = from_addresses(message)
         directory = self._directory.directory
         return addresses is not None and all(owns(directory, user, a) for a in addresses)

@@ -5,8 +5,11 @@ per file, mode 0600 in directories of mode 0700. A key file is written to a temp
 fsynced, then linked into place, so a reader never sees half a key and `keygen` without
 `force` can never replace an existing key, even when two run at once.
 
-`DkimSigner.sign` hands the work to dkimpy (`dkim.sign`, relaxed/relaxed); it is CPU work,
-so the event loop calls `sign_async`, which runs it in a thread. Loaded keys are cached in
+`DkimSigner.sign` hands the work to dkimpy (relaxed/relaxed). dkimpy's own RSA is pure
+Python (≈8 ms per 2048-bit signature, holding the GIL), so RSA keys sign through
+`_OpenSslDKIM`, dkimpy with the private-key operation done by OpenSSL via `cryptography`
+(≈0.3 ms, GIL released). It is still CPU work, so the event loop calls `sign_async`, which
+runs it in a thread. Loaded keys are cached in
 the `DkimKeys` object and travel in `Secret`, whose repr is redacted: no key material is
 ever logged.
 
@@ -19,21 +22,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import email.headerregistry
-import email.policy
 import importlib.util
 import logging
 import os
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from pymta.config.model import Secret
 
@@ -152,6 +154,8 @@ class DkimKey:
     algorithm: Algorithm
     private: Secret
     txt_record: str
+    # The same RSA key as a `cryptography` object, for `_OpenSslDKIM` (None for Ed25519).
+    rsa_key: rsa.RSAPrivateKey | None = field(default=None, repr=False, compare=False)
 
     @property
     def signature_algorithm(self) -> bytes:
@@ -293,7 +297,9 @@ def _parse_key(pem: bytes, *, domain: str, selector: str, path: Path) -> DkimKey
             serialization.PrivateFormat.TraditionalOpenSSL,
             serialization.NoEncryption(),
         ).decode("ascii")
-        return DkimKey(domain, selector, "rsa", Secret(private), txt_record_value(key.public_key()))
+        return DkimKey(
+            domain, selector, "rsa", Secret(private), txt_record_value(key.public_key()), key
+        )
     if isinstance(key, ed25519.Ed25519PrivateKey):
         if importlib.util.find_spec("nacl") is None:
             raise DkimError("dkimpy needs PyNaCl to sign with Ed25519 keys: install pynacl")
@@ -329,25 +335,6 @@ def header_names(message: bytes) -> list[str]:
     return names
 
 
-def _header_values(message: bytes, wanted: str) -> list[str]:
-    values: list[str] = []
-    current: list[bytes] | None = None
-    for line in _header_block(message).splitlines():
-        if line[:1] in (b" ", b"\t"):
-            if current is not None:
-                current.append(line)
-            continue
-        if current is not None:
-            values.append(b"".join(current).decode("utf-8", "replace"))  # unfold, RFC 5322 §2.2.3
-            current = None
-        name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() == wanted.encode("ascii"):
-            current = [value]
-    if current is not None:
-        values.append(b"".join(current).decode("utf-8", "replace"))  # unfold, RFC 5322 §2.2.3
-    return values
-
-
 class DkimSigner:
     """Signs messages for the domains that have a key under `keys` (RFC 6376 §5)."""
 
@@ -369,24 +356,6 @@ class DkimSigner:
     def __repr__(self) -> str:
         return f"DkimSigner({self.keys!r}, selector={self.selector!r})"
 
-    @staticmethod
-    def from_domain(message: bytes) -> str | None:
-        """The domain of the From: address, lower-cased; None without exactly one From.
-
-        RFC 5322 §3.6.2: From may list several mailboxes; we sign only when they all share
-        one domain, and refuse a message with no or several From fields (RFC 5322 §3.6).
-        """
-        values = _header_values(message, "from")
-        if len(values) != 1:
-            return None
-        try:
-            header = email.policy.default.header_factory("from", values[0])
-            addresses = getattr(header, "addresses", ())
-        except Exception:  # the email package raises assorted errors on garbage
-            return None
-        domains = {normalize_domain(a.domain) if a.domain else None for a in addresses}
-        return domains.pop() if len(domains) == 1 else None
-
     def sign(self, message: bytes, domain: str) -> bytes | None:
         """The DKIM-Signature field (with its line ending) to prepend, or None.
 
@@ -402,16 +371,18 @@ class DkimSigner:
         include = [n for n in names if n in self.headers]
         include += [n for n in self.oversign if n in self.headers]  # RFC 6376 §8.15
         linesep = b"\r\n" if b"\r\n" in message[: message.find(b"\n") + 1] else b"\n"
+        signer = (
+            _OpenSslDKIM(message, key.rsa_key, linesep)
+            if key.rsa_key is not None
+            else dkim.DKIM(message, signature_algorithm=key.signature_algorithm, linesep=linesep)
+        )
         try:
-            signature: bytes = dkim.sign(
-                message,
+            signature: bytes = signer.sign(
                 key.selector.encode("ascii"),
                 key.domain.encode("ascii"),
                 key.private.reveal().encode("ascii"),
                 canonicalize=(b"relaxed", b"relaxed"),
-                signature_algorithm=key.signature_algorithm,
                 include_headers=[n.encode("ascii") for n in include],
-                linesep=linesep,
             )
         except dkim.DKIMException as exc:
             # dkimpy's messages name the problem, never the key.
@@ -428,3 +399,45 @@ class DkimSigner:
     async def sign_async(self, message: bytes, domain: str) -> bytes | None:
         """`sign` in a worker thread: RSA signing is milliseconds of CPU."""
         return await asyncio.to_thread(self.sign, message, domain)
+
+
+class _OpenSslDKIM(dkim.DKIM):  # type: ignore[misc]
+    """dkimpy's rsa-sha256 signer with the RSA private-key operation done by OpenSSL.
+
+    `gen_header` is dkimpy's (1.1) with `RSASSA_PKCS1_v1_5_sign` replaced by
+    `cryptography`'s PKCS #1 v1.5 signature over the same SHA-256 digest (RFC 6376 §3.3.1),
+    and without the `standardize` branch, which `sign` never asks for. Everything else
+    (canonicalization, body hash, header selection, folding) stays dkimpy's.
+    """
+
+    def __init__(self, message: bytes, key: rsa.RSAPrivateKey, linesep: bytes) -> None:
+        super().__init__(message, signature_algorithm=b"rsa-sha256", linesep=linesep)
+        self._rsa_key = key
+
+    def gen_header(
+        self,
+        fields: list[tuple[bytes, bytes]],
+        include_headers: Any,
+        canon_policy: Any,
+        header_name: bytes,
+        pk: Any,
+        standardize: bool = False,
+    ) -> bytes:
+        if standardize:  # not used by `sign`; keep dkimpy's behaviour if it ever is
+            return super().gen_header(  # type: ignore[no-any-return]
+                fields, include_headers, canon_policy, header_name, pk, standardize
+            )
+        value = b"; ".join(b"=".join(x) for x in fields)
+        value = dkim.fold(value, namelen=len(header_name), linesep=b"\r\n")
+        value = dkim.RE_BTAG.sub(b"\\1", value)  # b= empty while hashing (RFC 6376 §3.7)
+        digest = self.hasher()
+        headers = canon_policy.canonicalize_headers(self.headers)
+        self.signed_headers = dkim.hash_headers(
+            digest, canon_policy, headers, include_headers, (header_name, b" " + value), {}
+        )
+        signature = self._rsa_key.sign(
+            digest.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256())
+        )
+        fields = [(b"b", base64.b64encode(signature)) if k == b"b" else (k, v) for k, v in fields]
+        value = b"; ".join(b"=".join(x) for x in fields) + self.linesep
+        return dkim.fold(value, namelen=len(header_name), linesep=self.linesep)  # type: ignore[no-any-return]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, syntax
@@ -420,6 +422,22 @@ class InboundSMTP(SMTP):
             await self.push(str(codes.BAD_RECIPIENT_SYNTAX))
             return
         await super().smtp_RCPT(arg)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's path parser without the `typing.Protocol` class it defines on every
+        call (a measurable cost per MAIL and RCPT): the path by the email package's RFC
+        5322 parser, then the rest of the line (the parameters)."""
+        if not arg:
+            return "", ""
+        parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
+        try:
+            address, rest = parse(arg)
+        except HeaderParseError:
+            return None, None
+        addr = str(address.addr_spec)
+        if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return addr, str(rest)
 
     def _unclosed(self, arg: str | None, keyword: str) -> bool:
         path = self._strip_command_keyword(keyword, arg) if arg is not None else None

@@ -12,10 +12,13 @@ transaction adds around the shared `InboundPolicy`:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from pymta.auth.authenticator import AuthResult
+from pymta.delivery.ownership import from_addresses
 from pymta.delivery.verdicts import SessionInfo
+from pymta.queue.dkim import normalize_domain
 from pymta.smtp import codes
 from pymta.smtp.codes import Reply
 
@@ -35,14 +38,11 @@ class Ownership(Protocol):
 
     def sender_owned(self, user: str, sender: str) -> bool: ...
 
-    def header_owned(self, user: str, message: bytes) -> bool: ...
+    def header_owned(self, user: str, addresses: Sequence[str] | None) -> bool: ...
 
 
 class Signer(Protocol):
     """`queue.dkim.DkimSigner`: `sign_async` raises `DkimError` when a key is unusable."""
-
-    @staticmethod
-    def from_domain(message: bytes) -> str | None: ...
 
     async def sign_async(self, message: bytes, domain: str) -> bytes | None: ...
 
@@ -70,12 +70,13 @@ class SubmissionStage:
         user = session.authenticated_user
         if user is None:
             return codes.AUTH_REQUIRED
-        if not self._ownership.header_owned(user, message):
+        addresses = from_addresses(message)  # parsed once, for both checks below
+        if not self._ownership.header_owned(user, addresses):
             log.info("submission from_refused user=%s", user)
             return codes.FROM_NOT_OWNED
         if self._signer is None:
             return message
-        domain = self._signer.from_domain(message)
+        domain = signing_domain(addresses)
         if domain is None:
             return message
         try:
@@ -84,3 +85,13 @@ class SubmissionStage:
             log.error("submission dkim_failed domain=%s error=%s", domain, exc)
             return codes.DKIM_FAILED
         return message if signature is None else signature + message
+
+
+def signing_domain(addresses: Sequence[str] | None) -> str | None:
+    """The domain whose DKIM key signs a message with these From: addresses: their one
+    domain as lower-case A-labels; None for no From or mailboxes of several domains (RFC
+    5322 §3.6.2 allows several; whose key would sign?). RFC 6376 §5.4: From is signed."""
+    if not addresses:
+        return None
+    domains = {normalize_domain(a.rpartition("@")[2]) for a in addresses}
+    return domains.pop() if len(domains) == 1 else None

@@ -1,5 +1,7 @@
-"""Remote delivery through the queue: a second pymta is the remote MX, found through a DNS
-server on loopback; permanent failures come back to the sender as a DSN."""
+"""Remote delivery through the queue: a second pymta on another loopback address
+(127.0.0.2) is the remote MX, found through a DNS server on loopback; submitted mail
+arrives there DKIM-signed and verifiable through that DNS; permanent failures come back to
+the sender as a DSN; a smarthost with AUTH replaces the MX lookup."""
 
 from __future__ import annotations
 
@@ -12,16 +14,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dkim
 import pytest
 
+from pymta.queue.dkim import DkimKeys
 from tests.dns.server import DnsServer
 from tests.integration.conftest import (
+    PASSWORDS,
     ServerProcess,
     ServerThread,
     base_config,
     password_hash,
     write_config,
 )
+from tests.integration.test_submission import client_tls, with_submission
 
 MSG = (
     b"From: alice@example.test\r\nSubject: over there\r\n"
@@ -29,11 +35,23 @@ MSG = (
 )
 
 
+REMOTE_IP = "127.0.0.2"  # all of 127/8 is loopback on Linux
+
+
 @pytest.fixture
 def remote(tmp_path: Path, tls_cert: tuple[Path, Path]) -> Iterator[ServerThread]:
-    """The remote MX: domain remote.test with one user, `someone`."""
+    """The remote MX on 127.0.0.2: domain remote.test with one user, `someone`, and a
+    submission listener (where a smarthost test logs in as `someone`)."""
     doc = base_config(tmp_path / "remote", tls_cert)
     doc["server"]["hostname"] = "mx.remote.test"
+    doc["server"]["submission_sender_check"] = False  # a smarthost relays for others
+    doc["listeners"]["smtp"]["addresses"] = [REMOTE_IP]
+    doc["listeners"]["submission"] = {
+        "protocol": "submission",
+        "addresses": [REMOTE_IP],
+        "port": 0,
+        "tls": "starttls",
+    }
     doc["domains"] = [{"name": "remote.test"}]
     doc["directory"]["users"] = [
         {"name": "someone", "domain": "remote.test", "password_hash": password_hash("someone")}
@@ -49,9 +67,11 @@ def remote(tmp_path: Path, tls_cert: tuple[Path, Path]) -> Iterator[ServerThread
 def local(
     pymta_server: Callable[..., ServerThread], remote: ServerThread, dns_server: DnsServer
 ) -> ServerThread:
-    dns_server.set_zone("remote.test", "@ MX 10 mx\nmx A 127.0.0.1\n")
+    dns_server.set_zone("remote.test", f"@ MX 10 mx\nmx A {REMOTE_IP}\n")
+    dns_server.set_zone("example.test", "@ MX 10 mx\nmx A 127.0.0.1\n")
 
     def edit(cfg: dict[str, Any]) -> None:
+        with_submission(cfg)
         cfg["queue"]["nameservers"] = [f"127.0.0.1:{dns_server.port}"]
         cfg["queue"]["remote_port"] = remote.port()
         cfg["addresses"] += [
@@ -79,6 +99,87 @@ def test_queued_message_reaches_the_remote_mx(local: ServerThread, remote: Serve
     assert b"by mx.remote.test" in msg and b"with ESMTPS" in msg
     assert local.server is not None
     wait_for(lambda: not local.server.queue.list(), "the entry stayed queued")  # type: ignore[union-attr]
+
+
+def test_submitted_mail_arrives_with_a_dkim_signature_valid_in_the_test_dns(
+    local: ServerThread, remote: ServerThread, dns_server: DnsServer
+) -> None:
+    """alice submits over STARTTLS + AUTH; the remote MX gets it signed by example.test,
+    and dkimpy verifies it against the key published in the loopback DNS."""
+    _, record = DkimKeys(local.data_dir).keygen("example.test")
+    dns_server.add_record("default._domainkey.example.test", "TXT", record)
+    resolver = dns_server.resolver()
+
+    def txt(name: bytes, timeout: int = 5) -> bytes:
+        answer = resolver.resolve(name.decode(), "TXT")
+        return b"".join(b"".join(rr.strings) for rr in answer)
+
+    with smtplib.SMTP("127.0.0.1", local.port("submission"), timeout=10) as c:
+        c.starttls(context=client_tls())
+        c.login("alice", PASSWORDS["alice"])
+        assert c.sendmail("alice@example.test", ["someone@remote.test"], MSG) == {}
+    wait_for(lambda: len(remote.messages("someone", "remote.test")) == 1, "not delivered")
+    [msg] = remote.messages("someone", "remote.test")
+    assert b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.test;" in msg
+    assert dkim.verify(msg, dnsfunc=txt)
+    tampered = msg.replace(b"Subject: over there", b"Subject: over here")
+    assert not dkim.verify(tampered, dnsfunc=txt)
+
+
+def test_smarthost_with_auth_replaces_the_mx_lookup(
+    pymta_server: Callable[..., ServerThread], remote: ServerThread
+) -> None:
+    """[queue] relay_host: every remote recipient goes to the smarthost (the remote's
+    submission port), which wants STARTTLS and AUTH; no MX lookup happens (the queue's
+    DNS is a closed port in this config)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["queue"].update(
+            {
+                "relay_host": f"[{REMOTE_IP}]:{remote.port('submission')}",
+                "relay_user": "someone",
+                "relay_password": "someone-pass",
+            }
+        )
+        cfg["addresses"].append(
+            {"address": "fwd@example.test", "destinations": ["someone@remote.test"]}
+        )
+
+    local = pymta_server(edit)
+    with smtplib.SMTP("127.0.0.1", local.port(), timeout=10) as c:
+        assert c.sendmail("alice@example.test", ["fwd@example.test"], MSG) == {}
+    wait_for(lambda: len(remote.messages("someone", "remote.test")) == 1, "not relayed")
+    [msg] = remote.messages("someone", "remote.test")
+    assert b"with ESMTPSA" in msg  # authenticated, over TLS
+
+
+def test_smarthost_refusing_the_login_keeps_the_mail_queued(
+    pymta_server: Callable[..., ServerThread], remote: ServerThread
+) -> None:
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["queue"].update(
+            {
+                "relay_host": f"{REMOTE_IP}:{remote.port('submission')}",
+                "relay_user": "someone",
+                "relay_password": "wrong",
+            }
+        )
+        cfg["addresses"].append(
+            {"address": "fwd@example.test", "destinations": ["someone@remote.test"]}
+        )
+
+    local = pymta_server(edit)
+    with smtplib.SMTP("127.0.0.1", local.port(), timeout=10) as c:
+        assert c.sendmail("alice@example.test", ["fwd@example.test"], MSG) == {}
+    assert local.server is not None
+    queue = local.server.queue
+
+    def deferred() -> bool:
+        return any("535" in r.last_error for e in queue.list() for r in e.recipients)
+
+    wait_for(deferred, "the refused login was not recorded")
+    assert [r.status for e in queue.list() for r in e.recipients] == ["pending"]
+    assert remote.messages("someone", "remote.test") == []
 
 
 def test_permanent_failure_bounces_to_the_sender(local: ServerThread) -> None:
@@ -111,7 +212,7 @@ def test_temporary_failure_then_success_on_retry(local: ServerThread, remote: Se
         text.replace('domain = "remote.test"', 'domain = "remote.test"\nquota = "1K"', 1)
     )
     assert remote.reload()
-    with smtplib.SMTP("127.0.0.1", remote.port(), timeout=10) as c:  # fills the mailbox
+    with smtplib.SMTP(REMOTE_IP, remote.port(), timeout=10) as c:  # fills the mailbox
         c.sendmail("x@elsewhere.test", ["someone@remote.test"], MSG + (b"x" * 70 + b"\r\n") * 30)
     with smtplib.SMTP("127.0.0.1", local.port(), timeout=10) as c:
         assert c.sendmail("alice@example.test", ["fwd@example.test"], MSG) == {}
@@ -161,7 +262,7 @@ def test_kill_9_during_remote_delivery_loses_nothing(
 ) -> None:
     """SIGKILL while the queue is relaying: after restarts every acknowledged message
     reaches the remote MX at least once (a duplicate only for a delivery in flight)."""
-    dns_server.set_zone("remote.test", "@ MX 10 mx\nmx A 127.0.0.1\n")
+    dns_server.set_zone("remote.test", f"@ MX 10 mx\nmx A {REMOTE_IP}\n")
 
     def edit(cfg: dict[str, Any]) -> None:
         cfg["queue"].update(

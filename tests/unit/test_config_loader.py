@@ -990,3 +990,50 @@ def test_locator_skips_multi_line_values() -> None:
 
     assert locate(("server", "port")) == 9
     assert locate(("server", "list")) == 5
+
+
+# -- [queue] smarthost ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("smtp.provider.example", ("smtp.provider.example", 25)),
+        ("smtp.provider.example:587", ("smtp.provider.example", 587)),
+        ("[smtp.provider.example]:2525", ("smtp.provider.example", 2525)),
+        ("[2001:db8::1]:587", ("2001:db8::1", 587)),
+    ],
+)
+def test_relay_host_forms(source: Path, value: str, expected: tuple[str, int]) -> None:
+    config = parse_config(doc(f'[queue]\nrelay_host = "{value}"\n'), source=source)
+
+    assert config.queue.relay_host == expected
+    assert config.queue.relay_user is None
+
+
+@pytest.mark.parametrize("value", ["host:smtp", "host:0", "[host]:99999", ":25", "a b"])
+def test_malformed_relay_host(source: Path, value: str) -> None:
+    problem = only_problem(doc(f'[queue]\nrelay_host = "{value}"\n'), source)
+
+    assert problem.key_path == "queue.relay_host"
+    assert "malformed relay host" in problem.message
+
+
+def test_relay_credentials_need_each_other_and_a_host(source: Path) -> None:
+    alone = only_problem(doc('[queue]\nrelay_host = "h"\nrelay_user = "u"\n'), source)
+    assert alone.key_path == "queue.relay_user"
+    assert "go together" in alone.message
+    hostless = only_problem(doc('[queue]\nrelay_user = "u"\nrelay_password = "p"\n'), source)
+    assert "needs relay_host" in hostless.message
+
+
+def test_relay_password_is_never_quoted_or_printed(source: Path) -> None:
+    problem = only_problem(doc("[queue]\nrelay_password = 12345678\n"), source)
+    assert "12345678" not in str(problem)
+    config = parse_config(
+        doc('[queue]\nrelay_host = "h:587"\nrelay_user = "u"\nrelay_password = "hunter22"\n'),
+        source=source,
+    )
+    assert config.queue.relay_password is not None
+    assert config.queue.relay_password.reveal() == "hunter22"
+    assert "hunter22" not in repr(config.queue)

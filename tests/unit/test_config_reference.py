@@ -198,4 +198,6 @@ def test_commented_examples_are_valid_when_uncommented() -> None:
     assert [d.name for d in config.domains] == ["example.org", "example.net"]
     assert config.domains[1].catch_all == model.DestinationRef(user="alice")
     assert [p.name for p in config.public_mailboxes] == ["Archive"]
+    assert config.queue.relay_host == ("smtp.provider.example", 587)
+    assert config.queue.relay_user == "example-org"
     assert config.server.hostname == "mail.example.org"

@@ -20,7 +20,7 @@ from pymta.directory.model import AddressEntry, User
 from pymta.queue.dkim import DkimError
 from pymta.smtp import codes
 from pymta.smtp.server import SmtpListener
-from pymta.smtp.submission import SubmissionStage
+from pymta.smtp.submission import SubmissionStage, signing_domain
 from tests.unit.test_smtp_harness import (
     HOSTNAME,
     CountingGate,
@@ -81,10 +81,6 @@ class FakeAuthenticator:
 class FakeSigner:
     error: bool = False
     signed: list[str] = field(default_factory=list)
-
-    @staticmethod
-    def from_domain(message: bytes) -> str | None:
-        return "example.test"
 
     async def sign_async(self, message: bytes, domain: str) -> bytes | None:
         if self.error:
@@ -347,3 +343,26 @@ def test_ownership_over_the_directory() -> None:
 )
 def test_from_addresses(head: bytes, addresses: list[str] | None) -> None:
     assert from_addresses(head + b"\r\nbody\r\n") == addresses
+
+
+@pytest.mark.parametrize(
+    ("header", "domain"),
+    [
+        (b"From: Alice <alice@Example.TEST>", "example.test"),
+        (b'From: "Smith, Alice" <alice@example.test>', "example.test"),
+        (b"From: alice@example.test (Alice)", "example.test"),
+        (b"From:\r\n Alice\r\n <alice@sub.example.test>", "sub.example.test"),
+        (b"FROM: a@example.test, b@example.test", "example.test"),
+        (b"From: a@example.test, b@other.test", None),  # two domains: whose key?
+        (b"From: undisclosed:;", None),
+        (b"From: not an address", None),
+    ],
+)
+def test_signing_domain(header: bytes, domain: str | None) -> None:
+    message = b"To: bob@remote.test\r\n" + header + b"\r\nSubject: x\r\n\r\nFrom: x@y.test\r\n"
+    assert signing_domain(from_addresses(message)) == domain
+
+
+def test_signing_domain_refuses_two_from_fields_and_none() -> None:
+    assert signing_domain(from_addresses(b"From: a@a.test\r\nFrom: b@b.test\r\n\r\n")) is None
+    assert signing_domain(from_addresses(b"Subject: x\r\n\r\nFrom: a@a.test\r\n")) is None
