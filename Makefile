@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Debian packages the test suite drives (real peers, never mocks).
 DEB_TEST_PACKAGES := openssl swaks isync
 
-.PHONY: run test venv venv-test debs certs lint typecheck unit integration bench clean
+.PHONY: run demo-remote test venv venv-test debs certs lint typecheck unit integration bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,9 +44,13 @@ run: venv certs
 	mkdir -p var
 	$(VENV)/bin/pymta serve -c conf/dev.toml
 
+# The rest of the world for `make run`'s outbound mail (README, "Sending mail").
+demo-remote: venv certs
+	$(PY) scripts/demo_remote.py
+
 lint: venv-test
-	$(VENV)/bin/ruff check pymta tests benchmarks
-	$(VENV)/bin/ruff format --check pymta tests benchmarks
+	$(VENV)/bin/ruff check pymta tests benchmarks scripts
+	$(VENV)/bin/ruff format --check pymta tests benchmarks scripts
 
 typecheck: venv-test
 	$(VENV)/bin/mypy
