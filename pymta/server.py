@@ -40,6 +40,7 @@ from pymta.imap.server import ImapListener
 from pymta.imap.session import ImapSession, SessionConfig
 from pymta.queue import Queue, QueueEntry, QueueRecipient, Transport
 from pymta.queue.dkim import DkimKeys, DkimSigner
+from pymta.queue.model import SuccessAction
 from pymta.queue.remote import RemoteTransport
 from pymta.smtp.server import SmtpListener
 from pymta.smtp.submission import SubmissionStage
@@ -118,9 +119,16 @@ class Server:
         self.store = Store(data_dir, hostname=config.server.hostname)
         # Failed recipients become a DSN to the sender (the bouncer routes it like mail).
         self.queue = Queue(
-            data_dir / "queue", config.queue, on_failed=self._bounce, on_delayed=self._warn
+            data_dir / "queue",
+            config.queue,
+            on_failed=self._bounce,
+            on_delayed=self._warn,
+            on_success=self._report_success,
         )
-        self.deliverer = Deliverer(self.directory, self.store, self.queue)
+        # Success reports (RFC 3461) for copies delivered at once come from the deliverer.
+        self.deliverer = Deliverer(
+            self.directory, self.store, self.queue, on_success=self._report_success
+        )
         self.gate = ConnectionGate(
             config.limits.max_connections, config.limits.max_connections_per_ip
         )
@@ -148,6 +156,15 @@ class Server:
 
     async def _warn(self, entry: QueueEntry, delayed: Sequence[QueueRecipient]) -> None:
         await self._bouncer().warn(entry, delayed)
+
+    async def _report_success(
+        self,
+        entry: QueueEntry,
+        succeeded: Sequence[QueueRecipient],
+        action: SuccessAction,
+        original: bytes,
+    ) -> None:
+        await self._bouncer().report_success(entry, succeeded, action, original)
 
     # -- start / stop ----------------------------------------------------------------
 

@@ -1,9 +1,12 @@
-"""Bounces: the queue's `on_failed` hook turns failed recipients into a DSN to the sender.
+"""Reports to the sender: the queue's `on_failed` hook turns failed recipients into a DSN,
+`on_delayed` into a delay warning, and `on_success` (the queue's and the deliverer's) sends
+the success reports of RFC 3461 ("delivered", "relayed", "expanded").
 
 The DSN (built by `queue.dsn`, RFC 3464) is sent from the null sender, so it can never
 bounce itself (RFC 5321 §4.5.5), and is routed like any message: to a local mailbox, or
 into the queue for a remote sender. A DSN that cannot be stored now raises, so the queue
-keeps the failure and calls again later; one that has nowhere to go is logged and dropped.
+keeps the failure and calls again later (a success report's caller logs and drops it);
+one that has nowhere to go is logged and dropped. One log line per DSN sent.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from pymta.queue import QueueEntry, QueueRecipient
-from pymta.queue.dsn import build_bounce, build_delay_warning
+from pymta.queue.dsn import build_bounce, build_delay_warning, build_success
+from pymta.queue.model import SuccessAction
 
 from .deliver import Deliverer
 from .verdicts import SessionInfo
@@ -69,6 +73,27 @@ class Bouncer:
             log.info("bounce suppressed id=%s sender=<%s>", entry.id, entry.sender)
             return
         await self._send(entry, failed, dsn, "bounce")
+
+    async def report_success(
+        self,
+        entry: QueueEntry,
+        succeeded: Sequence[QueueRecipient],
+        action: SuccessAction,
+        original: bytes,
+    ) -> None:
+        """`on_success`: a "delivered", "relayed" or "expanded" report (RFC 3461 §5.2.2 (b),
+        §5.2.3 (a), §5.2.7.3 (c)) for the recipients that asked NOTIFY=SUCCESS."""
+        dsn = build_success(
+            entry,
+            succeeded,
+            original,
+            action=action,
+            reporting_mta=self._hostname,
+            postmaster=f"postmaster@{self._hostname}",
+            now=self._clock(),
+        )
+        if dsn is not None:  # None: the null sender, or nobody asked
+            await self._send(entry, succeeded, dsn, f"{action} report")
 
     async def _send(
         self, entry: QueueEntry, about: Sequence[QueueRecipient], dsn: bytes, kind: str

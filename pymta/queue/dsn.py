@@ -1,10 +1,12 @@
-"""Delivery status notifications: bounces and delay warnings, and mail-loop detection.
+"""Delivery status notifications: bounces, delay warnings and success reports, and
+mail-loop detection.
 
 Pure functions over the queue's values and the message bytes; no I/O, no clock (the caller
 passes `now`). A DSN is a multipart/report; report-type=delivery-status (RFC 6522 §3,
 RFC 3464 §2) of three parts: a plain-text explanation, the message/delivery-status fields,
 and the original message's headers (text/rfc822-headers) or, for a failure with RET=FULL,
-the whole message (message/rfc822) (RFC 3461 §6.2).
+the whole message (message/rfc822) (RFC 3461 §6.2). Success reports ("delivered",
+"relayed", "expanded": RFC 3464 §2.3.3) always carry the headers only (RFC 3461 §4.3).
 
 Conventions the callers rely on:
 - `entry.envid` and `QueueRecipient.orcpt` hold the ESMTP parameters as they came on the
@@ -29,7 +31,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from pymta.mime.headers import header_end
-from pymta.queue.model import QueueEntry, QueueRecipient
+from pymta.queue.model import QueueEntry, QueueRecipient, SuccessAction
 
 # RFC 5321 §6.3: a loop is assumed only after "normally at least 100" Received fields
 # (Postfix's hopcount_limit is 50; legitimate mail through many relays exists, and a loop
@@ -50,13 +52,17 @@ _FOLD_COLUMN = 78
 
 _BOUNCE_SUBJECT = "Undelivered Mail Returned to Sender"
 _DELAY_SUBJECT = "Delayed Mail (still being retried)"
+_SUCCESS_SUBJECT = "Successful Mail Delivery Report"
 
 # A failure reply code (RFC 5321 §4.2: 4yz, 5yz) not inside a longer number, then maybe an
 # enhanced status code (RFC 3463 §2: class "." subject "." detail, 1-3 digits each). A 2yz
 # is never the reason for a DSN, and "after 250 s" must not read as one.
 _REPLY = re.compile(r"(?<![\d.])([45])\d\d(?=[ \-]|$)(?:[ \-]+([245])\.(\d{1,3})\.(\d{1,3})\b)?")
-# Postfix's way of naming the server that answered, which `remote_reply_detail` writes.
-_REMOTE = re.compile(r"\bhost ([A-Za-z0-9.\-]+)(?:\[[^\]]*\])? said: ")
+# Postfix's way of naming the server that answered, which `remote_reply_detail` writes
+# (the remote transport names it "host[ip]:port").
+_REMOTE = re.compile(r"\bhost ([A-Za-z0-9.\-]+)(?:\[[^\]]*\])?(?::\d+)? said: ")
+# A positive completion reply (RFC 5321 §4.2.1: 2yz) not inside a longer number.
+_SUCCESS_REPLY = re.compile(r"(?<![\d.])2\d\d(?=[ \-]|$)")
 _LINE_ENDING = re.compile(rb"\r\n|\r|\n")
 _HEX = frozenset("0123456789ABCDEFabcdef")
 _RECEIVED = re.compile(rb"received[ \t]*:", re.IGNORECASE)
@@ -132,9 +138,33 @@ def xtext_encode(value: str) -> str:
     return "".join(out)
 
 
+def orcpt_for(address: str) -> str:
+    """The ORCPT value ("addr-type;xtext") we add for a recipient the client gave none for.
+
+    RFC 3461 §5.2.1 (d) allows it and says it MUST hold the address from the RCPT command.
+    An ASCII address is "rfc822" (RFC 3461 §9.1); one with UTF-8 is RFC 6533 §3 "utf-8",
+    whose utf-8-addr-xtext form is 7-bit, so it can be relayed to any DSN server.
+    """
+    if all(0x20 <= ord(c) <= 0x7E for c in address):
+        return "rfc822;" + xtext_encode(address)
+    return "utf-8;" + _utf8_addr_xtext(address)
+
+
+def notify_allows(recipient: QueueRecipient, event: str) -> bool:
+    """Whether `recipient` wants a report of `event` ("SUCCESS", "FAILURE", "DELAY").
+
+    RFC 3461 §4.1: keywords in any case; no NOTIFY means FAILURE and DELAY (so never a
+    success report: §5.2.2 (e), §5.2.3 (c)); NEVER means nothing.
+    """
+    notify = {n.strip().upper() for n in recipient.notify}
+    if not notify:
+        return event in ("FAILURE", "DELAY")
+    return "NEVER" not in notify and event in notify
+
+
 @dataclass(frozen=True)
 class _Report:
-    """What differs between a bounce and a delay warning."""
+    """What differs between a bounce, a delay warning and a success report."""
 
     subject: str
     action: str  # RFC 3464 §2.3.3
@@ -142,6 +172,9 @@ class _Report:
     intro: str
     full_allowed: bool
     will_retry_until: float | None = None
+    # Success reports: the recipient's line in the text part and its Diagnostic-Code when
+    # no reply from a server says more (our own words: never a mailbox an alias leads to).
+    success_text: str | None = None
 
 
 def build_bounce(
@@ -163,7 +196,7 @@ def build_bounce(
     """
     if entry.sender == "":
         return None
-    wanted = [r for r in failed if _notify_allows(r, "FAILURE")]
+    wanted = [r for r in failed if notify_allows(r, "FAILURE")]
     if not wanted:
         return None
     # RFC 3461 §4.3 / §6.2: the whole message only when RET=FULL; headers by default.
@@ -201,7 +234,7 @@ def build_delay_warning(
     """
     if entry.sender == "":
         return None
-    wanted = [r for r in delayed if _notify_allows(r, "DELAY")]
+    wanted = [r for r in delayed if notify_allows(r, "DELAY")]
     if not wanted:
         return None
     report = _Report(
@@ -219,12 +252,72 @@ def build_delay_warning(
     return _build(entry, wanted, original, report, reporting_mta, postmaster, now, last_attempt)
 
 
-def _notify_allows(recipient: QueueRecipient, event: str) -> bool:
-    """RFC 3461 §4.1: keywords in any case; no NOTIFY means FAILURE and DELAY."""
-    notify = {n.strip().upper() for n in recipient.notify}
-    if not notify:
-        return event in ("FAILURE", "DELAY")
-    return "NEVER" not in notify and event in notify
+_SUCCESS_REPORTS: dict[SuccessAction, _Report] = {
+    # RFC 3461 §5.2.3 (a): final delivery into a mailbox.
+    "delivered": _Report(
+        subject=_SUCCESS_SUBJECT,
+        action="delivered",
+        default_status="2.0.0",
+        intro=(
+            "Your message was delivered to the recipients below, as you asked. You will "
+            "receive no further notices about them."
+        ),
+        full_allowed=False,
+        success_text="delivered to mailbox",
+    ),
+    # RFC 3461 §5.2.2 (b): handed to a server that does not offer DSN.
+    "relayed": _Report(
+        subject=_SUCCESS_SUBJECT,
+        action="relayed",
+        default_status="2.0.0",
+        intro=(
+            "Your message was passed on to the recipients' mail systems below, as you asked "
+            "to be told. Those systems do not send delivery notices, so you may receive no "
+            "further notice about these recipients, or only one of failure."
+        ),
+        full_allowed=False,
+        success_text="relayed to a mail system that sends no delivery notices",
+    ),
+    # RFC 3461 §5.2.7.3 (c): an alias with several destinations.
+    "expanded": _Report(
+        subject=_SUCCESS_SUBJECT,
+        action="expanded",
+        default_status="2.0.0",
+        intro=(
+            "Your message was delivered to the addresses below, which forward it to several "
+            "destinations. You will receive no notice of success for those destinations."
+        ),
+        full_allowed=False,
+        success_text="alias expanded",
+    ),
+}
+
+
+def build_success(
+    entry: QueueEntry,
+    succeeded: Sequence[QueueRecipient],
+    original: bytes,
+    *,
+    action: SuccessAction,
+    reporting_mta: str,
+    postmaster: str,
+    now: float,
+) -> bytes | None:
+    """A success report (RFC 3464 Action: `action`) for `succeeded`, or None when none may
+    be sent.
+
+    Only recipients whose NOTIFY includes SUCCESS are reported (RFC 3461 §5.2.3 (b), (c),
+    §5.2.8); never to the null sender (RFC 3461 §5.2). A recipient's `last_error` may hold
+    the reply of the server it was relayed to (`remote_reply_detail`), for Remote-MTA and
+    Diagnostic-Code. RET does not apply: headers only (RFC 3461 §4.3, §6.2).
+    """
+    if entry.sender == "":
+        return None
+    wanted = [r for r in succeeded if notify_allows(r, "SUCCESS")]
+    if not wanted:
+        return None
+    report = _SUCCESS_REPORTS[action]
+    return _build(entry, wanted, original, report, reporting_mta, postmaster, now, None)
 
 
 def _build(
@@ -259,7 +352,7 @@ def _build(
             f"To: {_clean_text(entry.sender)}\r\n",
             f"Subject: {report.subject}\r\n",
             f"Date: {_date(now)}\r\n",
-            f"Message-ID: <{entry.id}.{report.action}.{int(now)}@{host}>\r\n",
+            f"Message-ID: <{_message_id_left(entry, recipients, report, now)}@{host}>\r\n",
             # RFC 3834 §5: a DSN is an automatic response; no auto-responder answers it.
             "Auto-Submitted: auto-replied\r\n",
             "MIME-Version: 1.0\r\n",
@@ -292,6 +385,13 @@ def _text_part(
         lines.append("")
     for rcpt in recipients:
         reason = _clean_text(rcpt.last_error) or "no reason recorded"
+        if report.success_text is not None:
+            remote = _REMOTE.search(rcpt.last_error)
+            said = _SUCCESS_REPLY.search(rcpt.last_error)
+            reason = report.success_text
+            if remote is not None and said is not None:
+                reply = _clean_text(rcpt.last_error[said.start() :])
+                reason += f" (host {remote.group(1)} said: {reply})"
         lines.extend(
             textwrap.wrap(
                 f"<{_clean_text(rcpt.address)}>: {reason}",
@@ -355,7 +455,10 @@ def _recipient_fields(rcpt: QueueRecipient, report: _Report, attempted: float) -
     if remote is not None:
         # RFC 3461 §6.3 (h): the server that gave the diagnostic.
         fields.append(_field("Remote-MTA", f"dns; {remote.group(1)}"))
-    diagnostic = _diagnostic(rcpt.last_error)
+    if report.success_text is not None:
+        diagnostic = _success_diagnostic(rcpt.last_error, report.success_text)
+    else:
+        diagnostic = _diagnostic(rcpt.last_error)
     if diagnostic:
         fields.append(_field("Diagnostic-Code", diagnostic))
     fields.append(_field("Last-Attempt-Date", _date(attempted)))
@@ -367,6 +470,8 @@ def _recipient_fields(rcpt: QueueRecipient, report: _Report, attempted: float) -
 
 def _status(last_error: str, report: _Report) -> str:
     """The recipient's Status (RFC 3464 §2.3.4), of the report's class when it must be."""
+    if report.success_text is not None:
+        return report.default_status  # RFC 3463 §3.1: 2.0.0, success
     status = status_from_reply(last_error)
     if not status and last_error.startswith("expired"):
         status = "4.4.7"  # RFC 3463 X.4.7: delivery time expired
@@ -385,17 +490,30 @@ def _diagnostic(last_error: str) -> str:
     return f"X-pymta; {text}" if text else ""
 
 
+def _success_diagnostic(detail: str, text: str) -> str:
+    """RFC 3461 §6.3 (i) for a success: the next server's 2yz reply, else our own words."""
+    said = _SUCCESS_REPLY.search(detail) if _REMOTE.search(detail) else None
+    if said is not None:
+        return "smtp; " + _ascii_text(detail[said.start() :])
+    return f"X-pymta; {text}"
+
+
 def _final_recipient(address: str) -> str:
     """RFC 3464 §2.3.2 "rfc822; addr"; a UTF-8 address as RFC 6533 §3 "utf-8" xtext."""
     if all(0x20 <= ord(c) <= 0x7E for c in address):
         return f"rfc822; {address}"
+    return "utf-8; " + _utf8_addr_xtext(address)
+
+
+def _utf8_addr_xtext(address: str) -> str:
+    """RFC 6533 §3 utf-8-addr-xtext: QCHARs as themselves, anything else as \\x{HEX}."""
     out = []
     for char in address:
         if 0x21 <= ord(char) <= 0x7E and char not in "+=\\":
             out.append(char)
         else:
-            out.append(f"\\x{{{ord(char):X}}}")  # utf-8-addr-xtext EmbeddedUnicodeChar
-    return "utf-8; " + "".join(out)
+            out.append(f"\\x{{{ord(char):X}}}")  # EmbeddedUnicodeChar
+    return "".join(out)
 
 
 def _returned_part(content_type: bytes, description: bytes, content: bytes) -> bytes:
@@ -411,6 +529,15 @@ def _returned_part(content_type: bytes, description: bytes, content: bytes) -> b
         b"Content-Type: " + content_type + b"\r\n"
         b"Content-Transfer-Encoding: " + cte + b"\r\n\r\n" + content
     )
+
+
+def _message_id_left(
+    entry: QueueEntry, recipients: Sequence[QueueRecipient], report: _Report, now: float
+) -> str:
+    """Unique per report: one entry may get several reports of one kind in one second (a
+    success report at DATA time and another from the queue), about other recipients."""
+    about = hashlib.sha256("\n".join(r.address for r in recipients).encode()).hexdigest()[:8]
+    return f"{entry.id}.{report.action}.{int(now)}.{about}"
 
 
 def _boundary(entry_id: str, now: float, parts: Sequence[bytes]) -> str:

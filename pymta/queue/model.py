@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -21,6 +21,10 @@ FAILED = "failed"
 STATUSES = (PENDING, DELIVERED, FAILED)
 
 OutcomeKind = Literal["delivered", "temporary", "permanent"]
+
+# RFC 3464 §2.3.3: the Action of a success report (RFC 3461 §5.2.2 (b), §5.2.3 (a),
+# §5.2.7.3 (c)).
+SuccessAction = Literal["delivered", "relayed", "expanded"]
 
 ENVELOPE_VERSION = 1
 
@@ -48,6 +52,32 @@ class IdGenerator:
         return f"{us:014x}-{secrets.token_hex(5)}"
 
 
+@dataclass(frozen=True)
+class RcptDsn:
+    """One recipient's RFC 3461 parameters: §4.1 NOTIFY (keywords upper-cased; () when
+    not given) and §4.2 ORCPT ("addr-type;xtext", exactly as received; None when not given)."""
+
+    notify: tuple[str, ...] = ()
+    orcpt: str | None = None
+
+
+@dataclass(frozen=True)
+class DsnRequest:
+    """The RFC 3461 parameters of one SMTP transaction: §4.3 RET ("FULL" / "HDRS"), §4.4
+    ENVID (xtext, exactly as received) and each accepted recipient's `RcptDsn`, by the
+    address as given in RCPT TO (the first RCPT wins for an address given twice)."""
+
+    ret: str | None = None
+    envid: str | None = None
+    recipients: Mapping[str, RcptDsn] = field(default_factory=dict)
+
+    def recipient(self, address: str) -> RcptDsn:
+        return self.recipients.get(address, _NO_RCPT_DSN)
+
+
+_NO_RCPT_DSN = RcptDsn()
+
+
 @dataclass
 class QueueRecipient:
     address: str
@@ -56,7 +86,7 @@ class QueueRecipient:
     status: str = PENDING  # pending | delivered | failed
     attempts: int = 0
     last_error: str = ""
-    # RFC 3461 §4.1 NOTIFY and §4.2 ORCPT, kept for the DSN issue.
+    # RFC 3461 §4.1 NOTIFY (upper-case keywords; () when the client gave none) and §4.2 ORCPT.
     notify: tuple[str, ...] = ()
     orcpt: str | None = None  # RFC 3461 §4.2 "addr-type;xtext", kept xtext-encoded as received
     # For a failed recipient: `on_failed` has been told (and returned). Until then the
@@ -91,11 +121,18 @@ class QueueEntry:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a transport says of one recipient it was given."""
+    """What a transport says of one recipient it was given.
+
+    `dsn_action` matters for a "delivered" outcome whose recipient asked for a success
+    report (RFC 3461 §4.1 NOTIFY=SUCCESS): "delivered" for final delivery (§5.2.3),
+    "relayed" when handed to a server that does not offer DSN (§5.2.2 (b)), None when the
+    next server offers DSN and so reports itself (§5.2.1): no report from us then.
+    """
 
     recipient: QueueRecipient
     kind: OutcomeKind
     detail: str
+    dsn_action: SuccessAction | None = "delivered"
 
 
 class Transport(Protocol):

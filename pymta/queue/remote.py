@@ -34,7 +34,7 @@ import aiosmtplib
 
 from pymta.config.model import Secret
 from pymta.queue.dsn import HOP_LIMIT_ERROR, too_many_hops, xtext_encode
-from pymta.queue.model import Outcome, OutcomeKind, QueueEntry, QueueRecipient
+from pymta.queue.model import Outcome, OutcomeKind, QueueEntry, QueueRecipient, SuccessAction
 from pymta.queue.mx import DnsError, Resolver, resolve_addresses, resolve_mx
 
 log = logging.getLogger(__name__)
@@ -518,7 +518,14 @@ class RemoteTransport:
                 f"lost connection with {relay}: {exc or exc.__class__.__name__}"
             ) from None
         text = f"{reply.code} {' '.join(reply.message.split())}"
-        outcomes.extend(done(r, "delivered", f"host {relay} said: {text}") for r in accepted)
+        # RFC 3461 §5.2.1: a server that offers DSN reports success itself; to one that
+        # does not, the message is "relayed" (§5.2.2 (b)), which we report if asked.
+        action: SuccessAction | None = None if smtp.supports_extension("dsn") else "relayed"
+        detail = f"host {relay} said: {text}"
+        outcomes.extend(
+            self._record(entry, r, relay, session.tls, "delivered", detail, dsn_action=action)
+            for r in accepted
+        )
         return outcomes
 
     def _record(
@@ -529,6 +536,8 @@ class RemoteTransport:
         tls: str,
         kind: OutcomeKind,
         detail: str,
+        *,
+        dsn_action: SuccessAction | None = None,
     ) -> Outcome:
         log.info(
             'remote delivery id=%s rcpt=%s relay=%s tls=%s delay=%.1fs status=%s reply="%s"',
@@ -540,4 +549,4 @@ class RemoteTransport:
             _STATUS_WORD[kind],
             detail.replace('"', "'"),
         )
-        return Outcome(rcpt, kind, detail)
+        return Outcome(rcpt, kind, detail, dsn_action=dsn_action)

@@ -6,6 +6,12 @@ read again) and on `wake()`. The view only decides *when* to look at an entry: b
 attempt the envelope is read again from disk, and the outcomes are written back under the
 envelope's lock onto what is on disk then, so a `delete`, `hold` or `flush` done by another
 process in the meantime is honoured and a deleted entry is never written back.
+
+Reports to the sender go through hooks: `on_failed` (bounces; called until it returns, so
+none is lost), `on_delayed` (one delay warning per entry) and `on_success` (RFC 3461
+success reports, for recipients that asked NOTIFY=SUCCESS). `on_success` is called once,
+after the attempt's outcomes are on disk; if it fails the report is logged and dropped:
+trying again would mean keeping or re-sending a message that was delivered.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pymta.config.model import QueueConfig
+from pymta.queue.dsn import notify_allows
 from pymta.queue.model import (
     DELIVERED,
     FAILED,
@@ -32,6 +39,7 @@ from pymta.queue.model import (
     OutcomeKind,
     QueueEntry,
     QueueRecipient,
+    SuccessAction,
     Transport,
     is_valid_id,
 )
@@ -42,6 +50,9 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 OnFailed = Callable[[QueueEntry, Sequence[QueueRecipient]], Awaitable[None]]
+# A success report: the entry, the recipients (each with the transport's detail as
+# `last_error`), the report's action, and the message (whose headers the report carries).
+OnSuccess = Callable[[QueueEntry, Sequence[QueueRecipient], SuccessAction, bytes], Awaitable[None]]
 
 # Used when retry_intervals_s is empty: RFC 5321 §4.5.4.1 asks for at least 30 minutes
 # between retries; Postfix starts at 300 s. We keep the config's default first step.
@@ -66,6 +77,7 @@ class _Known:
 class _Result:
     kind: OutcomeKind
     detail: str
+    dsn_action: SuccessAction | None = None  # for "delivered": see `Outcome.dsn_action`
 
 
 class Queue:
@@ -87,6 +99,7 @@ class Queue:
         max_concurrent: int = 20,
         on_failed: OnFailed | None = None,
         on_delayed: OnFailed | None = None,
+        on_success: OnSuccess | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -95,6 +108,7 @@ class Queue:
         self._clock = clock
         self._on_failed = on_failed
         self._on_delayed = on_delayed  # the delay warning (once per entry)
+        self._on_success = on_success  # RFC 3461 success reports (best effort)
         self._ids = IdGenerator()
         self._pool = ThreadPoolExecutor(max_workers=_IO_THREADS, thread_name_prefix="pymta-queue")
         self._group = GroupCommit(functools.partial(self._io, self.spool.sync_dir))
@@ -363,6 +377,8 @@ class Queue:
         apply = functools.partial(self._apply, results=results, now=now, attempted=bool(groups))
         saved = await self._io(self.spool.transact, entry_id, apply)
         await self._after_save(entry_id, saved)
+        if groups:
+            await self._report_success(entry, results, message)
 
     async def _call_transport(
         self, transport: Transport, entry: QueueEntry, indexes: list[int], message: bytes
@@ -393,7 +409,7 @@ class Queue:
                     outcome.kind,
                 )
                 continue
-            results[index] = _Result(outcome.kind, outcome.detail)
+            results[index] = _Result(outcome.kind, outcome.detail, outcome.dsn_action)
         for index in indexes:
             results.setdefault(index, _Result("temporary", "no outcome from transport"))
         return results
@@ -486,6 +502,30 @@ class Queue:
                 self._log_removed(reported[0])
         else:
             self._known[entry_id] = _Known(None, reported[0])
+
+    async def _report_success(
+        self, entry: QueueEntry, results: Mapping[int, _Result], message: bytes
+    ) -> None:
+        """Success reports for this attempt's deliveries, once their outcome is on disk.
+
+        Only recipients whose NOTIFY has SUCCESS (RFC 3461 §5.2.2 (b), §5.2.3 (a)), never
+        to the null sender (§5.2), nothing when the next server reports itself (§5.2.1).
+        """
+        if self._on_success is None or entry.sender == "":
+            return
+        by_action: dict[SuccessAction, list[QueueRecipient]] = {}
+        for index, result in sorted(results.items()):
+            rcpt = entry.recipients[index]
+            if result.kind != "delivered" or result.dsn_action is None:
+                continue
+            if rcpt.status == PENDING and notify_allows(rcpt, "SUCCESS"):
+                reported = replace(rcpt, status=DELIVERED, last_error=result.detail)
+                by_action.setdefault(result.dsn_action, []).append(reported)
+        for action, recipients in by_action.items():
+            try:
+                await self._on_success(entry, recipients, action, message)
+            except Exception:
+                log.exception("queue on_success_error id=%s action=%s", entry.id, action)
 
     def _wants_warning(self, entry: QueueEntry) -> bool:
         """Still pending after `delay_warning_s`, and the sender not told yet."""

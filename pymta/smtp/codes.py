@@ -78,6 +78,9 @@ COMMAND_UNRECOGNIZED = Reply(500, "5.5.1", "Command not recognized")
 LINE_TOO_LONG = Reply(500, "5.5.6", "Line too long")  # RFC 5321 §4.5.3.1.4 / §4.5.3.1.6
 PARAMETER_SYNTAX = Reply(501, "5.5.4", "Syntax error in parameters or arguments")
 BDAT_SYNTAX = Reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]")  # RFC 3030 §2
+# RFC 3461 §5.1: a bad RET/ENVID/NOTIFY/ORCPT value; §4.5: one of them given twice.
+DSN_PARAMETER_SYNTAX = Reply(501, "5.5.4", "Syntax error in parameter")
+DSN_PARAMETER_REPEATED = Reply(501, "5.5.4", "Syntax error in parameters or arguments")
 NOT_IMPLEMENTED = Reply(502, "5.5.1", "Command not implemented")
 PARAMETER_NOT_IMPLEMENTED = Reply(504, "5.5.4", "Command parameter not implemented")
 PARAMETERS_NOT_RECOGNIZED = Reply(555, "5.5.4", "Parameters not recognized or not implemented")

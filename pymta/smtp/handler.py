@@ -3,7 +3,8 @@
 Each hook returns the reply line; aiosmtpd writes it. The hooks ask the injected
 `InboundPolicy` and map its answers to `codes`; an exception escaping the policy is
 logged with a correlation id and answered 451 4.3.0, and the session goes on.
-BDAT LAST ends in the same `handle_DATA` as DATA does.
+BDAT LAST ends in the same `handle_DATA` as DATA does, and hands the policy the
+transaction's DSN parameters (RFC 3461), kept on our `TransactionEnvelope`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 from pymta.config.model import Limits
 from pymta.delivery.verdicts import DeliveryOutcome, SessionInfo
+from pymta.queue.model import DsnRequest, RcptDsn
 from pymta.smtp import codes
 from pymta.smtp.codes import Reply
 from pymta.smtp.message import (
@@ -38,6 +40,26 @@ class Connection(Protocol):
     """What the hooks need of the SMTP connection (the `server` aiosmtpd passes in)."""
 
     def session_info(self) -> SessionInfo: ...
+
+
+class TransactionEnvelope(Envelope):
+    """aiosmtpd's envelope plus the transaction's DSN parameters (RFC 3461 §4).
+
+    `InboundSMTP` fills them in: `ret` and `envid` when MAIL is accepted, and one `RcptDsn`
+    per accepted RCPT, so `rcpt_dsn` runs parallel to `rcpt_tos`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ret: str | None = None  # RFC 3461 §4.3, upper-cased
+        self.envid: str | None = None  # RFC 3461 §4.4, xtext as received
+        self.rcpt_dsn: list[RcptDsn] = []
+
+    def dsn_request(self) -> DsnRequest:
+        recipients: dict[str, RcptDsn] = {}
+        for address, params in zip(self.rcpt_tos, self.rcpt_dsn, strict=True):
+            recipients.setdefault(address, params)  # an address given twice: the first RCPT
+        return DsnRequest(ret=self.ret, envid=self.envid, recipients=recipients)
 
 
 def new_transaction_id() -> str:
@@ -171,7 +193,9 @@ class InboundHandler:
                 else:
                     message = prepared
             if refusal is None:
-                outcome = await self._policy.deliver(info, sender, recipients, message)
+                outcome = await self._policy.deliver(
+                    info, sender, recipients, message, dsn=_dsn_request(envelope)
+                )
         except Exception:
             log.exception("smtp internal_error ref=%s stage=deliver", transaction_id)
             reply, verdict = codes.INTERNAL_ERROR.format(ref=transaction_id), "error"
@@ -197,6 +221,10 @@ class InboundHandler:
             )
         )
         return str(reply)
+
+
+def _dsn_request(envelope: Envelope) -> DsnRequest | None:
+    return envelope.dsn_request() if isinstance(envelope, TransactionEnvelope) else None
 
 
 def _outcome_reply(outcome: DeliveryOutcome, transaction_id: str) -> tuple[Reply, str]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from pymta.delivery.verdicts import DeliveryOutcome, Refusal, SessionInfo
+from pymta.queue.model import DsnRequest
 from pymta.smtp.codes import Reply
 
 
@@ -31,11 +32,19 @@ class InboundPolicy(Protocol):
         ...
 
     async def deliver(
-        self, session: SessionInfo, sender: str, recipients: Sequence[str], message: bytes
+        self,
+        session: SessionInfo,
+        sender: str,
+        recipients: Sequence[str],
+        message: bytes,
+        *,
+        dsn: DsnRequest | None = None,
     ) -> DeliveryOutcome:
         """Deliver `message`: our Received header first, every line ending CRLF.
 
-        Return-Path and Delivered-To are the delivery layer's to add, per mailbox.
+        Return-Path and Delivered-To are the delivery layer's to add, per mailbox. `dsn`
+        holds the RFC 3461 parameters the client gave (None: a caller without an SMTP
+        transaction, such as a report we send ourselves).
         """
         ...
 

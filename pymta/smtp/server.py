@@ -5,6 +5,8 @@ lacks, each in one place:
 
 - enhanced status codes on aiosmtpd's own replies: `push` maps them (RFC 2034 §3);
 - our EHLO keywords, HELO/EHLO without enhanced codes, no HELP keyword, VRFY/EXPN 502;
+- the DSN parameters (RFC 3461): taken out of MAIL/RCPT before aiosmtpd sees them (it
+  upper-cases parameters and knows none of these), kept on a `TransactionEnvelope`;
 - BDAT (RFC 3030), read in slices into a `ChunkBuffer`, ending in the same DATA hook;
 - the connection gate (421 4.7.0), command and data timeouts (421 4.4.2), limits;
 - `session_info()` for the policy.
@@ -18,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable, Iterable, Sequence
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
-from typing import Any, AnyStr, cast
+from typing import Any, AnyStr, TypeVar, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, syntax
 
@@ -38,13 +41,29 @@ from pymta.delivery.verdicts import SessionInfo
 from pymta.smtp import codes
 from pymta.smtp.chunking import BdatCommand, ChunkBuffer, bdat_command
 from pymta.smtp.codes import Reply
-from pymta.smtp.handler import InboundHandler, new_transaction_id, reverse_path
+from pymta.smtp.dsn import (
+    MAIL_KEYWORDS,
+    RCPT_KEYWORDS,
+    DsnParameterError,
+    MailDsn,
+    RcptDsn,
+    mail_parameters,
+    rcpt_parameters,
+)
+from pymta.smtp.handler import (
+    InboundHandler,
+    TransactionEnvelope,
+    new_transaction_id,
+    reverse_path,
+)
 from pymta.smtp.message import has_control_characters, path_is_closed
 from pymta.smtp.policy import ConnectionGate, InboundPolicy
 from pymta.smtp.submission import SmtpAuthenticator, SubmissionStage
 from pymta.smtp.txlog import Transaction, log_transaction
 
 log = logging.getLogger(__name__)
+
+_P = TypeVar("_P")
 
 BDAT_SLICE_BYTES = 64 * 1024  # a BDAT chunk is read (and kept or dropped) this much at a time
 
@@ -53,7 +72,12 @@ _CRLF = 2
 # Octets the MAIL command line may grow by per extension we advertise: SIZE (RFC 1870 §5
 # (5): 26), SMTPUTF8 (RFC 6531 §3.4: 10); RFC 6152 gives no number for BODY=8BITMIME, so
 # room for " BODY=8BITMIME" (14).
-_MAIL_EXTENSION_BYTES = 26 + 10 + 14
+# RFC 3461 §5.4 adds " RET=HDRS" (9) and " ENVID=" with up to 100 characters (107).
+_MAIL_EXTENSION_BYTES = 26 + 10 + 14 + 9 + 107
+# RFC 3461 §5.4: "530 characters for the ORCPT and NOTIFY parameters of the RCPT command";
+# we allow " ORCPT=" with a 500-character value (507) and " NOTIFY=SUCCESS,FAILURE,DELAY"
+# (29).
+_RCPT_EXTENSION_BYTES = 507 + 29
 
 
 class _CommandLimits(dict[str, int]):
@@ -134,7 +158,11 @@ class InboundSMTP(SMTP):
         command_bytes = limits.max_command_line_bytes - _CRLF
         self.command_size_limit = command_bytes
         self.command_size_limits = _CommandLimits(
-            command_bytes, {"MAIL": command_bytes + _MAIL_EXTENSION_BYTES}
+            command_bytes,
+            {
+                "MAIL": command_bytes + _MAIL_EXTENSION_BYTES,
+                "RCPT": command_bytes + _RCPT_EXTENSION_BYTES,
+            },
         )
 
     # -- what the handler and the listener see --------------------------------------------
@@ -297,6 +325,7 @@ class InboundSMTP(SMTP):
             "SMTPUTF8",  # RFC 6531
             "ENHANCEDSTATUSCODES",  # RFC 2034
             "CHUNKING",  # RFC 3030
+            "DSN",  # RFC 3461 §3
         ]
         # RFC 3207 §4.2: STARTTLS is not offered once TLS runs.
         if self.tls_context is not None and self.tls_description() is None:
@@ -402,6 +431,10 @@ class InboundSMTP(SMTP):
 
     # -- transactions -----------------------------------------------------------------------
 
+    def _create_envelope(self) -> Envelope:
+        """Every transaction's envelope (aiosmtpd makes one after DATA, RSET, EHLO...)."""
+        return TransactionEnvelope()
+
     def _set_post_data_state(self) -> None:
         """After DATA / BDAT LAST, and (through `_set_rset_state`) RSET, HELO, EHLO,
         STARTTLS: a new envelope, no chunks (RFC 3030 §2: RSET clears the chunks)."""
@@ -410,18 +443,84 @@ class InboundSMTP(SMTP):
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         assert self.session is not None and self.envelope is not None
+        envelope = self.envelope
         # Syntax is checked where aiosmtpd would check it: after HELO and nesting.
-        if self.session.host_name and not self.envelope.mail_from and self._unclosed(arg, "FROM:"):
+        opening = bool(self.session.host_name) and not envelope.mail_from
+        if opening and self._unclosed(arg, "FROM:"):
             await self.push(str(codes.BAD_SENDER_SYNTAX))
             return
+        requested: MailDsn | None = None
+        if opening and self.session.extended_smtp and arg is not None:
+            try:
+                arg, requested = self._take_dsn(arg, "FROM:", MAIL_KEYWORDS, mail_parameters)
+            except DsnParameterError as exc:
+                await self._refuse_dsn("mail", exc)
+                return
         await super().smtp_MAIL(arg)
+        accepted = requested is not None and bool(envelope.mail_from)
+        if accepted and isinstance(envelope, TransactionEnvelope):
+            assert requested is not None
+            envelope.ret, envelope.envid = requested.ret, requested.envid
 
     async def smtp_RCPT(self, arg: str | None) -> None:
-        assert self.envelope is not None
-        if self.envelope.mail_from and self._unclosed(arg, "TO:"):
+        assert self.session is not None and self.envelope is not None
+        envelope = self.envelope
+        if envelope.mail_from and self._unclosed(arg, "TO:"):
             await self.push(str(codes.BAD_RECIPIENT_SYNTAX))
             return
+        requested: RcptDsn | None = None
+        if envelope.mail_from and self.session.extended_smtp and arg is not None:
+            try:
+                arg, requested = self._take_dsn(arg, "TO:", RCPT_KEYWORDS, rcpt_parameters)
+            except DsnParameterError as exc:
+                await self._refuse_dsn("rcpt", exc)
+                return
+        accepted_before = len(envelope.rcpt_tos)
         await super().smtp_RCPT(arg)
+        if len(envelope.rcpt_tos) > accepted_before and isinstance(envelope, TransactionEnvelope):
+            envelope.rcpt_dsn.append(requested or RcptDsn())  # parallel to rcpt_tos
+
+    def _take_dsn(
+        self,
+        arg: str,
+        keyword: str,
+        parameters: Iterable[str],
+        parse: Callable[[Sequence[str]], tuple[_P, list[str]]],
+    ) -> tuple[str, _P | None]:
+        """Take the DSN parameters out of a MAIL/RCPT argument (RFC 3461 §4).
+
+        Returns the argument for aiosmtpd (the path as it came, then the other parameters)
+        and what `parse` made of the DSN ones; None when aiosmtpd will refuse the path
+        anyway, before it looks at any parameter. Raises `DsnParameterError`.
+        """
+        upper = arg.upper()
+        if not any(name in upper for name in parameters):
+            return arg, parse(())[0]  # the common case: no need to parse the path twice
+        path = self._strip_command_keyword(keyword, arg)
+        if path is None:
+            return arg, None
+        address, rest = self._getaddr(path)
+        if not address or rest is None or not path.endswith(rest):
+            return arg, None
+        tokens = rest.split()
+        requested, others = parse(tokens)
+        if len(others) == len(tokens):
+            return arg, requested  # nothing taken out: the line stays as it came
+        # The path unchanged: ENVID/ORCPT are case-sensitive (RFC 3461 §5.2.1), and so is a
+        # local part (RFC 5321 §2.4); aiosmtpd parses the rest as it would have.
+        head = path[: len(path) - len(rest)].rstrip()
+        return " ".join([keyword + head, *others]), requested
+
+    async def _refuse_dsn(self, command: str, error: DsnParameterError) -> None:
+        """RFC 3461 §4.5, §5.1: 501 for a bad or repeated DSN parameter; the session and
+        the transaction go on."""
+        log.info(
+            'smtp dsn_parameter_refused client=%s command=%s detail="%s"',
+            self._peer,
+            command,
+            error.detail,
+        )
+        await self.push(str(error.reply))
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's path parser without the `typing.Protocol` class it defines on every

@@ -13,13 +13,16 @@ from pymta.queue.dsn import (
     HOP_LIMIT_ERROR,
     build_bounce,
     build_delay_warning,
+    build_success,
+    notify_allows,
+    orcpt_for,
     remote_reply_detail,
     status_from_reply,
     too_many_hops,
     xtext_decode,
     xtext_encode,
 )
-from pymta.queue.model import FAILED, PENDING, QueueEntry, QueueRecipient
+from pymta.queue.model import DELIVERED, FAILED, PENDING, QueueEntry, QueueRecipient, SuccessAction
 
 T0 = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 +0000
 NOW = T0 + 3600.0
@@ -448,3 +451,109 @@ def test_hop_counting() -> None:
     assert too_many_hops(b"RECEIVED: a\nreceived : b\nX-Received: c\n\nbody\n", limit=2)
     assert not too_many_hops(b"X-Received: a\nX-Received: b\n\n", limit=1)
     assert not too_many_hops(b"")
+
+
+# --- success reports (RFC 3461 §5.2.2 (b), §5.2.3, §5.2.7.3 (c)) ------------------------------
+
+
+def success(
+    e: QueueEntry, action: SuccessAction = "delivered", original: bytes = ORIGINAL
+) -> bytes | None:
+    return build_success(
+        e, e.recipients, original, action=action, reporting_mta=HOST, postmaster=POSTMASTER, now=NOW
+    )
+
+
+def delivered(address: str = "bob@example.org", **kwargs: object) -> QueueRecipient:
+    kwargs.setdefault("notify", ("SUCCESS",))
+    kwargs.setdefault("last_error", "")
+    return rcpt(address, status=DELIVERED, **kwargs)  # type: ignore[arg-type]
+
+
+def test_delivered_report() -> None:
+    e = entry(delivered(orcpt="rfc822;Bob+2BX@example.org"), envid="Q+2Bx", ret="FULL")
+    msg = parse(success(e))
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"  # RFC 6522 §3
+    assert msg["To"] == "alice@example.org"
+    assert msg["Subject"] == "Successful Mail Delivery Report"
+    per_message, per_recipient = status_blocks(msg)
+    assert per_message["Original-Envelope-Id"] == "Q+x"  # RFC 3461 §6.3 (a), decoded
+    assert per_recipient["Original-Recipient"] == "rfc822; Bob+X@example.org"
+    assert per_recipient["Final-Recipient"] == "rfc822; bob@example.org"
+    assert per_recipient["Action"] == "delivered"  # RFC 3464 §2.3.3
+    assert per_recipient["Status"] == "2.0.0"
+    assert per_recipient["Diagnostic-Code"] == "X-pymta; delivered to mailbox"
+    assert "Remote-MTA" not in per_recipient
+    # RFC 3461 §4.3: RET=FULL is for failures; a success report carries the headers only.
+    returned = parts(msg)[2]
+    assert returned.get_content_type() == "text/rfc822-headers"
+    assert b"must not carry" not in returned.as_bytes()
+    assert "<bob@example.org>: delivered to mailbox" in parts(msg)[0].get_payload()
+    assert not msg.defects
+
+
+def test_relayed_report_names_the_server_and_its_reply() -> None:
+    detail = "host mx.remote.example[192.0.2.7]:25 said: 250 2.0.0 Ok: queued as 4711"
+    msg = parse(success(entry(delivered("bob@remote.example", last_error=detail)), "relayed"))
+    per_recipient = status_blocks(msg)[1]
+    assert per_recipient["Action"] == "relayed"  # RFC 3461 §5.2.2 (b)
+    assert per_recipient["Status"] == "2.0.0"
+    assert per_recipient["Remote-MTA"] == "dns; mx.remote.example"
+    assert per_recipient["Diagnostic-Code"] == "smtp; 250 2.0.0 Ok: queued as 4711"
+    text = " ".join(str(parts(msg)[0].get_payload()).split())  # unwrapped
+    assert (
+        "<bob@remote.example>: relayed to a mail system that sends no delivery notices"
+        " (host mx.remote.example said: 250 2.0.0 Ok: queued as 4711)"
+    ) in text
+
+
+def test_expanded_report() -> None:
+    msg = parse(success(entry(delivered("team@example.org")), "expanded"))
+    per_recipient = status_blocks(msg)[1]
+    assert per_recipient["Action"] == "expanded"  # RFC 3461 §5.2.7.3 (c)
+    assert per_recipient["Final-Recipient"] == "rfc822; team@example.org"
+    assert per_recipient["Diagnostic-Code"] == "X-pymta; alias expanded"
+
+
+@pytest.mark.parametrize("notify", [(), ("FAILURE",), ("NEVER",), ("DELAY", "FAILURE")])
+def test_no_success_report_unless_asked(notify: tuple[str, ...]) -> None:
+    """RFC 3461 §5.2.3 (b), (c): no NOTIFY, or one without SUCCESS: no report."""
+    assert success(entry(delivered(notify=notify))) is None
+
+
+def test_success_report_names_only_those_who_asked() -> None:
+    e = entry(delivered("a@example.org"), delivered("b@example.org", notify=("FAILURE",)))
+    blocks = status_blocks(parse(success(e)))
+    assert [b["Final-Recipient"] for b in blocks[1:]] == ["rfc822; a@example.org"]  # §5.2.8
+
+
+def test_null_sender_never_gets_a_success_report() -> None:
+    assert success(entry(delivered(), sender="")) is None  # RFC 3461 §5.2
+
+
+def test_reports_about_other_recipients_have_other_message_ids() -> None:
+    one = parse(success(entry(delivered("a@example.org"))))
+    two = parse(success(entry(delivered("b@example.org"))))
+    assert one["Message-ID"] != two["Message-ID"]
+
+
+def test_notify_allows() -> None:
+    assert notify_allows(rcpt(notify=()), "FAILURE") and notify_allows(rcpt(notify=()), "DELAY")
+    assert not notify_allows(rcpt(notify=()), "SUCCESS")  # absent NOTIFY: failures only
+    assert notify_allows(rcpt(notify=("success",)), "SUCCESS")  # any case (§4.1 b.)
+    assert not notify_allows(rcpt(notify=("NEVER",)), "FAILURE")
+
+
+def test_orcpt_for_a_recipient_without_one() -> None:
+    """RFC 3461 §5.2.1 (d): the address from RCPT; xtext for rfc822, RFC 6533 for UTF-8."""
+    assert orcpt_for("Bob+tag@Example.org") == "rfc822;Bob+2Btag@Example.org"
+    assert orcpt_for("zoë@example.org") == "utf-8;zo\\x{EB}@example.org"
+    per_recipient = status_blocks(parse(bounce(entry(rcpt(orcpt=orcpt_for("zoë@x.org"))))))[1]
+    assert per_recipient["Original-Recipient"] == "utf-8; zo\\x{EB}@x.org"
+
+
+def test_bounce_names_a_remote_mta_given_with_its_address_and_port() -> None:
+    detail = "host mx.remote.example[192.0.2.7]:25 said: 550 5.1.1 no such user"
+    per_recipient = status_blocks(parse(bounce(entry(rcpt(last_error=detail)))))[1]
+    assert per_recipient["Remote-MTA"] == "dns; mx.remote.example"  # RFC 3461 §6.3 (h)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from pymta.config.model import Secret
-from pymta.queue.model import QueueEntry, QueueRecipient
+from pymta.queue.model import Outcome, QueueEntry, QueueRecipient
 from pymta.queue.mx import DnsError, MxHost, resolve_addresses, resolve_mx
 from pymta.queue.remote import RemoteTransport, _orcpt_param
 from tests.dns.server import DnsServer
@@ -660,7 +660,9 @@ class ScriptedServer:
         writer.close()
 
 
-async def scripted(extensions: list[str], e: QueueEntry, message: bytes) -> list[str]:
+async def scripted_outcomes(
+    extensions: list[str], e: QueueEntry, message: bytes
+) -> tuple[list[str], Sequence[Outcome]]:
     server = ScriptedServer(extensions)
     listener = await asyncio.start_server(server, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
@@ -671,7 +673,12 @@ async def scripted(extensions: list[str], e: QueueEntry, message: bytes) -> list
         listener.close()
         await listener.wait_closed()
     assert {o.kind for o in outcomes} == {"delivered"}
-    return server.lines[: server.lines.index("DATA")]
+    return server.lines, outcomes
+
+
+async def scripted(extensions: list[str], e: QueueEntry, message: bytes) -> list[str]:
+    lines, _ = await scripted_outcomes(extensions, e, message)
+    return lines[: lines.index("DATA")]
 
 
 def dsn_entry() -> QueueEntry:
@@ -690,6 +697,16 @@ async def test_dsn_parameters_passed_on_when_offered() -> None:
         f"MAIL FROM:<alice@here.test> SIZE={len(MESSAGE)} RET=HDRS ENVID=id+2042+2Bx",
         "RCPT TO:<bob@there.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@there.test",
     ]
+
+
+async def test_success_is_ours_to_report_only_when_the_server_has_no_dsn() -> None:
+    """RFC 3461 §5.2.1: a DSN server reports success itself; one without DSN means we
+    "relayed" the message (§5.2.2 (b)), which the queue reports if the sender asked."""
+    _, with_dsn = await scripted_outcomes(["DSN"], dsn_entry(), MESSAGE)
+    _, without = await scripted_outcomes([], dsn_entry(), MESSAGE)
+    assert [o.dsn_action for o in with_dsn] == [None]
+    assert [o.dsn_action for o in without] == ["relayed"]
+    assert without[0].detail.endswith("said: 250 2.0.0 queued")
 
 
 async def test_dsn_parameters_dropped_when_not_offered() -> None:

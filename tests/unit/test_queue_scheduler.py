@@ -8,12 +8,14 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pymta.config.model import QueueConfig
 from pymta.queue import Outcome, Queue, QueueEntry, QueueRecipient, Transport
+from pymta.queue.model import SuccessAction
 
 MESSAGE = b"From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
 T0 = 1_700_000_000.0
@@ -471,3 +473,115 @@ async def test_admin_operations_work_in_a_separate_process(tmp_path: Path) -> No
         server.flush()  # nothing for the scheduler to bring back
     assert envelopes(tmp_path) == []
     assert len(local.calls) == 1
+
+
+# -- success reports (RFC 3461 §5.2.2 (b), §5.2.3) ------------------------------------------
+
+
+class SuccessLog:
+    """An on_success hook that records what it was told (and can fail on command)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, str, list[tuple[str, str]], bytes]] = []
+        self.fail = fail
+
+    async def __call__(
+        self,
+        entry: QueueEntry,
+        recipients: Sequence[QueueRecipient],
+        action: SuccessAction,
+        message: bytes,
+    ) -> None:
+        about = [(r.address, r.last_error) for r in recipients]
+        self.calls.append((entry.id, action, about, message))
+        if self.fail:
+            raise OSError(28, "No space left on device")
+
+
+class ActionTransport(FakeTransport):
+    """Delivers everything, saying which report a delivery calls for."""
+
+    def __init__(self, name: str, action: SuccessAction | None) -> None:
+        super().__init__(name)
+        self.action = action
+
+    async def deliver(
+        self, entry: QueueEntry, recipients: Sequence[QueueRecipient], message: bytes
+    ) -> Sequence[Outcome]:
+        self.calls.append((entry.id, [r.address for r in recipients], message))
+        return [Outcome(r, "delivered", f"to {r.address}", self.action) for r in recipients]
+
+
+def asking(address: str, *notify: str, transport: str = "local") -> QueueRecipient:
+    return replace(rcpt(address, transport), notify=notify)
+
+
+async def test_success_is_reported_for_the_recipients_that_asked(tmp_path: Path) -> None:
+    on_success = SuccessLog()
+    seen_on_disk: list[bool] = []
+
+    async def check_saved(
+        entry: QueueEntry, recipients: Sequence[QueueRecipient], action: SuccessAction, msg: bytes
+    ) -> None:
+        seen_on_disk.append(Queue(tmp_path, QueueConfig()).get(entry.id) is None)
+        await on_success(entry, recipients, action, msg)
+
+    queue = Queue(tmp_path, QueueConfig(), on_success=check_saved)
+    queue.set_transports({"local": FakeTransport("local", "delivered")})
+    entry = await queue.enqueue(
+        "a@example.org",
+        [asking("bob", "SUCCESS", "FAILURE"), asking("carol", "FAILURE"), rcpt("dave")],
+        MESSAGE,
+    )
+    await queue.process_due()
+
+    assert on_success.calls == [(entry.id, "delivered", [("bob", "delivered by local")], MESSAGE)]
+    assert seen_on_disk == [True]  # told after the outcome was saved (here: entry removed)
+    queue.close()
+
+
+async def test_relayed_and_next_hop_reports(tmp_path: Path) -> None:
+    """ "relayed" when the next server has no DSN; nothing when it reports itself."""
+    on_success = SuccessLog()
+    queue = Queue(tmp_path, QueueConfig(), on_success=on_success)
+    queue.set_transports(
+        {"relay": ActionTransport("relay", "relayed"), "dsn": ActionTransport("dsn", None)}
+    )
+    entry = await queue.enqueue(
+        "a@example.org",
+        [
+            asking("x@old.test", "SUCCESS", transport="relay"),
+            asking("y@new.test", "SUCCESS", transport="dsn"),
+        ],
+        MESSAGE,
+    )
+    await queue.process_due()
+    assert on_success.calls == [(entry.id, "relayed", [("x@old.test", "to x@old.test")], MESSAGE)]
+    queue.close()
+
+
+async def test_no_success_report_to_the_null_sender(tmp_path: Path) -> None:
+    on_success = SuccessLog()
+    queue = Queue(tmp_path, QueueConfig(), on_success=on_success)
+    queue.set_transports({"local": FakeTransport("local", "delivered")})
+    await queue.enqueue("", [asking("bob", "SUCCESS")], MESSAGE)
+    await queue.process_due()
+    assert on_success.calls == []  # RFC 3461 §5.2
+    queue.close()
+
+
+async def test_a_failing_success_report_never_delivers_twice(tmp_path: Path) -> None:
+    """A report that cannot be sent is dropped: the delivery is not repeated for it."""
+    clock = Clock()
+    on_success = SuccessLog(fail=True)
+    queue = Queue(tmp_path, QueueConfig(), clock=clock, on_success=on_success)
+    local = FakeTransport("local", "delivered")
+    queue.set_transports({"local": local})
+    await queue.enqueue("a@example.org", [asking("bob", "SUCCESS")], MESSAGE)
+    await queue.process_due()
+    clock.now += 10_000
+    await queue.process_due()
+    assert len(on_success.calls) == 1
+    assert len(local.calls) == 1
+    assert queue.list() == []
+    queue.close()

@@ -40,6 +40,7 @@ async def test_ehlo_advertises_our_extensions_and_nothing_else(srv: RunningServe
         "smtputf8": "",
         "enhancedstatuscodes": "",
         "chunking": "",
+        "dsn": "",  # RFC 3461 §3
     }  # no STARTTLS without a TLS context, no HELP, no AUTH, no VRFY
 
 
@@ -232,7 +233,8 @@ async def test_enhanced_status_codes_on_every_reply(srv: RunningServer) -> None:
         ("MAIL FROM:<a@outside.test", "553 5.1.7 "),
         ("MAIL FROM:<a@outside.test> SIZE=1", "250 2.1.0 Ok"),
         ("MAIL FROM:<a@outside.test>", "503 5.5.1 Nested MAIL command"),
-        ("RCPT TO:<alice@example.test> NOTIFY=NEVER", "555 5.5.4 "),
+        ("RCPT TO:<alice@example.test> FOO=BAR", "555 5.5.4 "),
+        ("RCPT TO:<alice@example.test> NOTIFY=SOMETIMES", "501 5.5.4 "),  # RFC 3461 §5.1
         ("RCPT TO:<alice@example.test", "553 5.1.3 "),
         ("RCPT TO:<alice@@example.test>", "553 5.1.3 "),
         ("RCPT TO:<alice@example.test>", "250 2.1.5 Ok"),

@@ -28,6 +28,7 @@ import pytest
 
 from pymta.config.model import Limits
 from pymta.delivery.verdicts import DeliveryOutcome, Refusal, SessionInfo
+from pymta.queue.model import DsnRequest
 from pymta.smtp import codes
 from pymta.smtp.codes import Reply
 from pymta.smtp.server import SmtpListener
@@ -50,6 +51,7 @@ class Delivery:
     sender: str
     recipients: tuple[str, ...]
     message: bytes
+    dsn: DsnRequest | None = None  # the RFC 3461 parameters the handler passed on
 
     @property
     def received(self) -> str:
@@ -97,7 +99,13 @@ class FakePolicy:
         return RCPT_REFUSALS.get(local)
 
     async def deliver(
-        self, session: SessionInfo, sender: str, recipients: Sequence[str], message: bytes
+        self,
+        session: SessionInfo,
+        sender: str,
+        recipients: Sequence[str],
+        message: bytes,
+        *,
+        dsn: DsnRequest | None = None,
     ) -> DeliveryOutcome:
         locals_ = {r.partition("@")[0] for r in recipients}
         if "deliver-boom" in locals_:
@@ -106,7 +114,7 @@ class FakePolicy:
             return DeliveryOutcome(accepted=False, temporary=True, detail="store busy")
         if "deliver-fail" in locals_:
             return DeliveryOutcome(accepted=False, detail="filtered")
-        self.deliveries.append(Delivery(session, sender, tuple(recipients), message))
+        self.deliveries.append(Delivery(session, sender, tuple(recipients), message, dsn))
         return DeliveryOutcome(accepted=True, routes=tuple((r, "local") for r in recipients))
 
 
