@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 # Debian packages the test suite drives (real peers, never mocks).
-DEB_TEST_PACKAGES := openssl swaks isync
+DEB_TEST_PACKAGES := openssl swaks isync fetchmail
 
 .PHONY: run demo-remote test venv venv-test debs certs lint typecheck unit integration bench clean
 

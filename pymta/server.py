@@ -38,6 +38,10 @@ from pymta.directory.local import LocalDirectory
 from pymta.gate import ConnectionGate
 from pymta.imap.server import ImapListener
 from pymta.imap.session import ImapSession, SessionConfig
+from pymta.pop3.maildrop import MaildropLocks
+from pymta.pop3.server import Pop3Listener
+from pymta.pop3.session import Pop3Session
+from pymta.pop3.session import SessionConfig as Pop3SessionConfig
 from pymta.queue import Queue, QueueEntry, QueueRecipient, Transport
 from pymta.queue.dkim import DkimKeys, DkimSigner
 from pymta.queue.model import SuccessAction
@@ -141,9 +145,11 @@ class Server:
         self.ownership = SenderOwnership(
             self.directory, enforce=config.server.submission_sender_check
         )
+        # POP3's exclusive maildrop locks (RFC 1939 §4), shared by every POP3 listener.
+        self.maildrops = MaildropLocks()
         self.ports: dict[str, int] = {}  # listener name → bound port (port 0 in tests)
         self._servers: list[asyncio.base_events.Server] = []
-        self._listeners: list[SmtpListener | ImapListener] = []
+        self._listeners: list[SmtpListener | ImapListener | Pop3Listener] = []
         self._queue_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
@@ -195,7 +201,7 @@ class Server:
         )
 
     async def _start_listener(self, cfg: ListenerConfig) -> None:
-        if cfg.protocol not in (Protocol.SMTP, Protocol.SUBMISSION, Protocol.IMAP):
+        if cfg.protocol not in (Protocol.SMTP, Protocol.SUBMISSION, Protocol.IMAP, Protocol.POP3):
             log.warning(
                 "listener not built yet, skipped name=%s protocol=%s", cfg.name, cfg.protocol.value
             )
@@ -206,9 +212,13 @@ class Server:
                 f"listeners.{cfg.name}.tls",
                 "TLS needs [tls] cert_file and key_file",
             )
-        listener = (
-            self._imap_listener(cfg) if cfg.protocol is Protocol.IMAP else self._smtp_listener(cfg)
-        )
+        listener: SmtpListener | ImapListener | Pop3Listener
+        if cfg.protocol is Protocol.IMAP:
+            listener = self._imap_listener(cfg)
+        elif cfg.protocol is Protocol.POP3:
+            listener = self._pop3_listener(cfg)
+        else:
+            listener = self._smtp_listener(cfg)
         self._listeners.append(listener)
         loop = asyncio.get_running_loop()
         port = cfg.port
@@ -245,6 +255,33 @@ class Server:
             return ImapSession(session_config, peer_ip=peer_ip, tls_active=tls_active)
 
         return ImapListener(
+            name=cfg.name,
+            session_factory=session,
+            limits=self.config.limits,
+            gate=self.gate,
+            tls_context=starttls,
+        )
+
+    def _pop3_listener(self, cfg: ListenerConfig) -> Pop3Listener:
+        starttls = self.tls if cfg.tls is TlsMode.STARTTLS else None
+
+        def session(peer_ip: str, tls_active: bool) -> Pop3Session:
+            # The config of the moment: a SIGHUP reload applies to new sessions.
+            config = self.config
+            session_config = Pop3SessionConfig(
+                store=self.store,
+                authenticator=self.authenticator,
+                maildrops=self.maildrops,
+                limits=config.limits,
+                hostname=config.server.hostname,
+                listener=cfg.name,
+                starttls_available=starttls is not None,
+                # The loader allows it only on loopback-only listeners.
+                plaintext_auth=cfg.allow_plaintext_auth,
+            )
+            return Pop3Session(session_config, peer_ip=peer_ip, tls_active=tls_active)
+
+        return Pop3Listener(
             name=cfg.name,
             session_factory=session,
             limits=self.config.limits,

@@ -85,7 +85,11 @@ def test_dev_config_loads() -> None:
     assert config.server.data_dir == REPO / "var"
     assert config.server.shutdown_timeout_s == 10.0
     assert config.tls.cert_file == REPO / "certs" / "server.pem"
-    smtp, submission, submissions, imap, imaps = config.listeners
+    smtp, submission, submissions, imap, imaps, pop3, pop3s = config.listeners
+    assert [(x.name, x.protocol, x.port, x.tls) for x in (pop3, pop3s)] == [
+        ("pop3", Protocol.POP3, 2110, TlsMode.STARTTLS),
+        ("pop3s", Protocol.POP3, 2995, TlsMode.IMPLICIT),
+    ]
     assert [(x.name, x.protocol, x.port, x.tls) for x in (submission, submissions)] == [
         ("submission", Protocol.SUBMISSION, 2587, TlsMode.STARTTLS),
         ("submissions", Protocol.SUBMISSION, 2465, TlsMode.IMPLICIT),
