@@ -151,6 +151,7 @@ class Server:
         self._servers: list[asyncio.base_events.Server] = []
         self._listeners: list[SmtpListener | ImapListener | Pop3Listener] = []
         self._queue_task: asyncio.Task[None] | None = None
+        self._remote: RemoteTransport | None = None
         self._stopped = asyncio.Event()
 
     def _bouncer(self) -> Bouncer:
@@ -189,6 +190,7 @@ class Server:
                 else None
             ),
         )
+        self._remote = remote
         transports: dict[str, Transport] = {
             LocalTransport.name: LocalTransport(self.deliverer),
             remote.name: remote,
@@ -322,6 +324,8 @@ class Server:
             self._queue_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._queue_task
+        if self._remote is not None:
+            await self._remote.close()  # QUIT to the cached sessions
         self.queue.close()
         await self.store.close()
         self.data_lock.release()

@@ -7,8 +7,12 @@ of their addresses in turn, until one accepts a session: a connection failure, a
 4xx/5xx greeting or a failed EHLO moves on to the next address (RFC 5321 §5.1). Once a
 session is up, each recipient gets its own outcome from the RCPT reply and, for those
 accepted, the DATA reply (RFC 5321 §4.2.5: the DATA reply covers every accepted
-recipient). A session that ended cleanly is kept for the rest of the call, so domains that
-share an MX host reuse one connection; all sessions are closed (QUIT) when the call ends.
+recipient). A session whose transaction ended cleanly goes back to a connection cache
+shared by every call, like Postfix's (`smtp_connection_cache_time_limit`,
+`smtp_connection_reuse_time_limit`): the next delivery to that address — another queue
+entry, or another domain sharing the MX — reuses it without a new TCP and TLS handshake.
+A cached session idle for `cache_idle_s` (2 s) is closed with QUIT, and none is reused
+once `cache_max_age_s` (300 s) old; `close()` quits them all at shutdown.
 
 TLS is opportunistic (RFC 7435, RFC 3207): STARTTLS whenever the server offers it, without
 certificate verification (Postfix's `smtp_tls_security_level = may`); a failed handshake is
@@ -88,31 +92,98 @@ class _Session:
     smtp: aiosmtplib.SMTP
     relay: Relay
     tls: str  # "TLSv1.3" or "none"
+    opened: float  # monotonic time of the connection
+    idle_since: float = 0.0
 
 
 class _SessionPool:
-    """Idle sessions of one `deliver` call, by address; closes them all at the end."""
+    """Idle sessions by address, shared by every `deliver` call (a connection cache).
 
-    def __init__(self) -> None:
+    `take` hands out the most recently used live session of an address that is younger
+    than `max_age_s`; `give_back` keeps at most `per_relay` idle sessions per address; a
+    timer closes (QUIT, in the background) those idle longer than `idle_s`.
+    """
+
+    def __init__(
+        self,
+        *,
+        idle_s: float,
+        max_age_s: float,
+        per_relay: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._idle_s = idle_s
+        self._max_age_s = max_age_s
+        self._per_relay = per_relay
+        self._clock = clock
         self._idle: dict[Relay, list[_Session]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._quitting: set[asyncio.Task[None]] = set()
 
     def take(self, relay: Relay) -> _Session | None:
         sessions = self._idle.get(relay)
+        now = self._clock()
         while sessions:
             session = sessions.pop()
-            if session.smtp.is_connected:
+            if session.smtp.is_connected and now - session.opened < self._max_age_s:
+                if not sessions:
+                    del self._idle[relay]
                 return session
+            self._quit_later(session)
+        self._idle.pop(relay, None)
         return None
 
     def give_back(self, session: _Session) -> None:
-        if session.smtp.is_connected:
-            self._idle.setdefault(session.relay, []).append(session)
+        sessions = self._idle.setdefault(session.relay, [])
+        too_old = self._clock() - session.opened >= self._max_age_s
+        if not session.smtp.is_connected or too_old or len(sessions) >= self._per_relay:
+            if not sessions:
+                del self._idle[session.relay]
+            self._quit_later(session)
+            return
+        session.idle_since = self._clock()
+        sessions.append(session)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._idle_s, self._sweep)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        now = self._clock()
+        for relay in list(self._idle):
+            keep = []
+            for session in self._idle[relay]:
+                if now - session.idle_since >= self._idle_s:
+                    self._quit_later(session)
+                else:
+                    keep.append(session)
+            if keep:
+                self._idle[relay] = keep
+            else:
+                del self._idle[relay]
+        if self._idle:
+            oldest = min(s.idle_since for group in self._idle.values() for s in group)
+            delay = max(0.0, oldest + self._idle_s - now)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._sweep)
+
+    def _quit_later(self, session: _Session) -> None:
+        task = asyncio.get_running_loop().create_task(_quit(session.smtp))
+        self._quitting.add(task)
+        task.add_done_callback(self._quitting.discard)
+
+    @property
+    def idle(self) -> int:
+        return sum(len(group) for group in self._idle.values())
 
     async def close(self) -> None:
-        sessions = [s for group in self._idle.values() for s in group]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for group in self._idle.values():
+            for session in group:
+                self._quit_later(session)
         self._idle.clear()
-        for session in sessions:
-            await _quit(session.smtp)
+        if self._quitting:
+            await asyncio.gather(*self._quitting, return_exceptions=True)
 
 
 async def _quit(smtp: aiosmtplib.SMTP) -> None:
@@ -169,6 +240,10 @@ class RemoteTransport:
         relay_auth: tuple[str, Secret] | None = None,
         tls_context_factory: Callable[[], ssl.SSLContext] = opportunistic_tls_context,
         clock: Callable[[], float] = time.time,
+        # Postfix: smtp_connection_cache_time_limit = 2s, smtp_connection_reuse_time_limit
+        # = 300s.
+        cache_idle_s: float = 2.0,
+        cache_max_age_s: float = 300.0,
     ) -> None:
         if concurrency_per_domain < 1:
             raise ValueError("concurrency_per_domain must be at least 1")
@@ -189,6 +264,18 @@ class RemoteTransport:
         # Per destination: its semaphore and how many deliveries hold or wait for it; an
         # entry is dropped when that count returns to zero, so the map stays small.
         self._limits: dict[str, tuple[asyncio.Semaphore, int]] = {}
+        self._pool = _SessionPool(
+            idle_s=cache_idle_s, max_age_s=cache_max_age_s, per_relay=concurrency_per_domain
+        )
+
+    @property
+    def cached_sessions(self) -> int:
+        """Idle sessions in the connection cache."""
+        return self._pool.idle
+
+    async def close(self) -> None:
+        """Quit every cached session (at shutdown)."""
+        await self._pool.close()
 
     async def deliver(
         self, entry: QueueEntry, recipients: Sequence[QueueRecipient], message: bytes
@@ -202,16 +289,10 @@ class RemoteTransport:
         for rcpt in recipients:
             key = "" if self._relay_host is not None else _domain_of(rcpt.address)
             groups.setdefault(key, []).append(rcpt)
-        pool = _SessionPool()
-        try:
-            results = await asyncio.gather(
-                *(
-                    self._deliver_group(entry, d, rcpts, message, pool)
-                    for d, rcpts in groups.items()
-                )
-            )
-        finally:
-            await pool.close()
+        pool = self._pool
+        results = await asyncio.gather(
+            *(self._deliver_group(entry, d, rcpts, message, pool) for d, rcpts in groups.items())
+        )
         by_rcpt = {id(o.recipient): o for group in results for o in group}
         return [by_rcpt[id(r)] for r in recipients]
 
@@ -262,8 +343,8 @@ class RemoteTransport:
         # The slot is held while this group delivers, and released when it is done, not at
         # the end of the call (a group waiting for another destination's slot must never
         # hold one: two calls could then wait for each other). So the limit counts
-        # deliveries in progress; a finished group's idle session lingers, until the call
-        # ends, only for reuse by the call's other groups.
+        # deliveries in progress; a finished group's idle session waits in the connection
+        # cache (at most `concurrency_per_domain` per address) for the next delivery.
         async with self._limit(key):
             return await self._deliver_to_hosts(entry, domain, recipients, message, pool)
 
@@ -378,7 +459,7 @@ class RemoteTransport:
         except _SESSION_ERRORS as exc:
             smtp.close()
             raise _HostFailed(f"connect to {relay}: {exc or exc.__class__.__name__}") from None
-        return _Session(smtp, relay, tls)
+        return _Session(smtp, relay, tls, opened=time.monotonic())
 
     async def _starttls(self, smtp: aiosmtplib.SMTP, relay: Relay) -> None:
         try:

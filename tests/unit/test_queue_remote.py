@@ -85,6 +85,7 @@ class Handler:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.mail_options: list[list[str]] = []
         self.ehlo_count = 0
+        self.quits = 0
         self.tls: list[bool] = []
         self.auth_users: list[str] = []
 
@@ -99,6 +100,10 @@ class Handler:
         session.host_name = hostname
         self.ehlo_count += 1
         return responses
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.quits += 1
+        return "221 2.0.0 Bye"
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -438,6 +443,69 @@ async def test_domains_sharing_an_mx_reuse_one_connection(
     # Both domains resolve to one host; two transactions share one session unless the
     # domains overlapped in time, in which case each opened its own.
     assert handler.ehlo_count in (1, 2)
+
+
+async def test_queue_entries_one_after_another_share_one_cached_connection(
+    servers: list[Controller], port: int
+) -> None:
+    """The connection cache (Postfix's): the second entry for the same MX reuses the
+    first one's session — one EHLO, no new handshake — and it is QUIT once idle."""
+    handler = serve(servers, Handler(), port)
+    t = transport(StubResolver(zone(one_test=["10 mx.test."])), port, cache_idle_s=0.2)
+
+    first = await send(t, entry("a@one.test"))
+    assert t.cached_sessions == 1
+    second = await send(t, entry("b@one.test"))
+
+    assert {k for k, _ in [*first.values(), *second.values()]} == {"delivered"}
+    assert [m[1] for m in handler.messages] == [["a@one.test"], ["b@one.test"]]
+    assert handler.ehlo_count == 1 and handler.quits == 0
+    deadline = asyncio.get_running_loop().time() + 5
+    while handler.quits == 0:  # idle for cache_idle_s: closed with QUIT
+        assert asyncio.get_running_loop().time() < deadline, "the idle session was kept"
+        await asyncio.sleep(0.05)
+    assert t.cached_sessions == 0
+
+
+async def test_a_cached_session_past_its_age_is_not_reused(
+    servers: list[Controller], port: int
+) -> None:
+    handler = serve(servers, Handler(), port)
+    t = transport(StubResolver(zone(one_test=["10 mx.test."])), port, cache_max_age_s=0.0)
+
+    await send(t, entry("a@one.test"))
+    await send(t, entry("b@one.test"))
+
+    assert handler.ehlo_count == 2 and len(handler.messages) == 2
+    await t.close()
+
+
+async def test_a_cached_session_the_server_dropped_is_replaced_silently(
+    servers: list[Controller], port: int
+) -> None:
+    handler = serve(servers, Handler(), port)
+    t = transport(StubResolver(zone(one_test=["10 mx.test."])), port)
+    await send(t, entry("a@one.test"))
+    servers[0].stop()  # the server goes away, and with it the idle connection
+    servers.clear()
+    serve(servers, handler, port)
+
+    result = await send(t, entry("b@one.test"))
+
+    assert result["b@one.test"][0] == "delivered"
+    assert [m[1] for m in handler.messages] == [["a@one.test"], ["b@one.test"]]
+    await t.close()
+
+
+async def test_close_quits_every_cached_session(servers: list[Controller], port: int) -> None:
+    handler = serve(servers, Handler(), port)
+    t = transport(StubResolver(zone(one_test=["10 mx.test."])), port)
+    await send(t, entry("a@one.test"))
+    assert t.cached_sessions == 1
+
+    await t.close()
+
+    assert t.cached_sessions == 0 and handler.quits == 1
 
 
 async def test_many_recipients_are_split_into_transactions_of_100(
