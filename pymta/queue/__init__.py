@@ -18,7 +18,9 @@ Invariants:
   honoured and a deleted entry is never written back.
 - At-least-once delivery: a delivery in flight at a crash is attempted again. Likewise
   `on_failed` (the bounce hook) is called once per failed recipient, again only if the
-  process died before recording that it returned.
+  process died before recording that it returned. `on_success` (RFC 3461 success
+  reports) is best effort, called after the outcome is recorded and never retried: a
+  missing success report is acceptable, a second delivery is not.
 - An envelope that does not decode is logged and moved to `<spool_dir>/corrupt/`; it never
   stops the scheduler, and neither does a transport that raises (temporary failure).
 
@@ -38,7 +40,7 @@ from pymta.queue.model import (
     QueueRecipient,
     Transport,
 )
-from pymta.queue.scheduler import OnFailed, Queue, retry_delay
+from pymta.queue.scheduler import OnFailed, OnSuccess, Queue, retry_delay
 
 __all__ = [
     "DELIVERED",
@@ -46,6 +48,7 @@ __all__ = [
     "PENDING",
     "CorruptEnvelope",
     "OnFailed",
+    "OnSuccess",
     "Outcome",
     "OutcomeKind",
     "Queue",

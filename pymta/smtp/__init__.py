@@ -8,6 +8,9 @@ pure functions (Received header, line endings, BDAT grammar); `txlog` writes the
 line per transaction. `submission.SubmissionStage` adds, on submission listeners, the
 sender rule at MAIL and end of DATA and DKIM signing before delivery; AUTH (PLAIN, LOGIN
 through `auth.sasl`, checked by the injected authenticator) is `InboundSMTP.smtp_AUTH`.
+`dsn` parses the RFC 3461 parameters (RET, ENVID on MAIL; NOTIFY, ORCPT on RCPT), which
+`InboundSMTP` takes out of the command, case and all, before aiosmtpd sees it; they ride
+on the transaction's envelope (`handler.TransactionEnvelope`) to the policy.
 
 Invariants:
 - Only <CRLF>.<CRLF> ends DATA, and the content handed to the policy has every line
@@ -22,6 +25,8 @@ Invariants:
 - AUTH is offered and accepted only over TLS (or on a loopback listener that allows
   plaintext AUTH), never on port 25 (RFC 4954 §4); a submission listener accepts no MAIL
   before AUTH (530 5.7.0).
+- ENVID and ORCPT are kept exactly as received (xtext, case included: RFC 3461 §5.2.1);
+  a bad or repeated DSN parameter is 501 5.5.4 and the session goes on.
 - An exception escaping the policy ends the command with 451 4.3.0 and a logged
   reference, never the session. No message body or credential is ever logged.
 """
