@@ -194,7 +194,8 @@ def test_commented_examples_are_valid_when_uncommented() -> None:
         uncommented.append(example[1] if example is not None else line)
     config = parse_config("\n".join(uncommented), source=REFERENCE)
 
-    assert {listener.port for listener in config.listeners} == {25, 587, 465, 143, 993, 110, 995, 4190}
+    ports = {listener.port for listener in config.listeners}
+    assert ports == {25, 587, 465, 143, 993, 110, 995, 4190}
     assert [d.name for d in config.domains] == ["example.org", "example.net"]
     assert config.domains[1].catch_all == model.DestinationRef(user="alice")
     assert [p.name for p in config.public_mailboxes] == ["Archive"]
