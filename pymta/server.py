@@ -45,6 +45,7 @@ from pymta.pop3.session import SessionConfig as Pop3SessionConfig
 from pymta.queue import Queue, QueueEntry, QueueRecipient, Transport
 from pymta.queue.dkim import DkimKeys, DkimSigner
 from pymta.queue.model import SuccessAction
+from pymta.queue.mx import CachingResolver
 from pymta.queue.remote import RemoteTransport
 from pymta.smtp.server import SmtpListener
 from pymta.smtp.submission import SubmissionStage
@@ -181,7 +182,7 @@ class Server:
         queue = self.config.queue
         remote = RemoteTransport(
             self.config.server.hostname,
-            make_resolver(queue),
+            CachingResolver(make_resolver(queue)),
             port=queue.remote_port,
             relay_host=queue.relay_host,
             relay_auth=(

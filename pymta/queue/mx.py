@@ -10,7 +10,8 @@ server, a resolver pointed at a loopback DNS server or a stub in tests.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +23,43 @@ class Resolver(Protocol):
     """The one method of `dns.asyncresolver.Resolver` we call: records of one type."""
 
     async def resolve(self, qname: str, rdtype: str) -> Iterable[Any]: ...
+
+
+class CachingResolver:
+    """Positive answers kept in front of `resolver` until they expire (their TTL).
+
+    dnspython's own cache (see `server.make_resolver`) also keeps answers, but every hit
+    there still builds a query and a resolution; the queue asks for the same MX, A and
+    AAAA records for every message to a domain, so the answers are kept here as lists.
+    Answers without an `expiration` (test stubs) and errors are not kept here; negative
+    answers are dnspython's to cache (RFC 2308).
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._resolver = resolver
+        self._max_entries = max_entries
+        self._clock = clock  # dnspython's `expiration` is time.time() based
+        self._answers: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+
+    async def resolve(self, qname: str, rdtype: str) -> Iterable[Any]:
+        key = (qname, rdtype)
+        cached = self._answers.get(key)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        answer = await self._resolver.resolve(qname, rdtype)
+        records = list(answer)
+        expiration = getattr(answer, "expiration", None)
+        if isinstance(expiration, float | int):
+            if len(self._answers) >= self._max_entries:
+                self._answers.clear()  # simple and bounded; refilled at the TTL's pace
+            self._answers[key] = (float(expiration), records)
+        return records
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from pymta.config.model import Secret
 from pymta.queue.model import Outcome, QueueEntry, QueueRecipient
-from pymta.queue.mx import DnsError, MxHost, resolve_addresses, resolve_mx
+from pymta.queue.mx import CachingResolver, DnsError, MxHost, resolve_addresses, resolve_mx
 from pymta.queue.remote import RemoteTransport, _orcpt_param
 from tests.dns.server import DnsServer
 
@@ -755,6 +756,27 @@ def dsn_entry() -> QueueEntry:
     e.recipients[0].notify = ("SUCCESS", "FAILURE")
     e.recipients[0].orcpt = "rfc822;bob@there.test"
     return e
+
+
+async def test_caching_resolver_keeps_answers_for_their_ttl(
+    dns_server: DnsServer, dns_resolver: dns.asyncresolver.Resolver
+) -> None:
+    dns_server.set_zone("there.test", "$TTL 60\n@ MX 10 mx\nmx A 127.0.0.1\n")
+    now = [time.time()]
+    cached = CachingResolver(dns_resolver, clock=lambda: now[0])
+
+    for _ in range(3):
+        assert [h.host for h in await resolve_mx("there.test", cached)] == ["mx.there.test"]
+        assert await resolve_addresses("mx.there.test", cached) == ["127.0.0.1"]
+    asked = [(q.name, q.rdtype) for q in dns_server.queries]
+    # Once each: MX and A are kept; AAAA (no records) is asked every time, negative
+    # answers being dnspython's cache's business.
+    assert asked.count(("there.test", "MX")) == 1
+    assert asked.count(("mx.there.test", "A")) == 1
+
+    now[0] += 61  # past the TTL: asked again
+    await resolve_mx("there.test", cached)
+    assert [(q.name, q.rdtype) for q in dns_server.queries].count(("there.test", "MX")) == 2
 
 
 async def test_dsn_parameters_passed_on_when_offered() -> None:

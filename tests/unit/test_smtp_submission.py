@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import ssl
 from base64 import b64encode
 from collections.abc import AsyncIterator
@@ -12,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pymta.auth.authenticator import AuthResult, AuthStatus
 from pymta.config.model import DestinationRef, Limits
-from pymta.delivery.ownership import SenderOwnership, from_addresses, owns
+from pymta.delivery.ownership import SenderOwnership, from_addresses, owns, simple_from_address
 from pymta.directory.model import AddressEntry, User
 from pymta.queue.dkim import DkimError
 from pymta.smtp import codes
@@ -366,3 +369,77 @@ def test_signing_domain(header: bytes, domain: str | None) -> None:
 def test_signing_domain_refuses_two_from_fields_and_none() -> None:
     assert signing_domain(from_addresses(b"From: a@a.test\r\nFrom: b@b.test\r\n\r\n")) is None
     assert signing_domain(from_addresses(b"Subject: x\r\n\r\nFrom: a@a.test\r\n")) is None
+
+
+def full_parse(value: str) -> list[str] | None:
+    """What the email package makes of a From: value (the path `from_addresses` takes for
+    anything `simple_from_address` does not accept)."""
+    try:
+        header = email.policy.default.header_factory("from", value.strip())
+    except Exception:
+        return None
+    found = [a.addr_spec for a in getattr(header, "addresses", ()) if a.username and a.domain]
+    return found or None
+
+
+_FROM_PIECES = st.sampled_from(
+    [" ", "\t", "a", "Z", "0", ".", "-", "+", "_", "@", "<", ">", '"', "\\", ",", ";", ":",
+     "(", ")", "[", "]", "=?utf-8?q?x?=", "x.test", "b@c.test", "é"]
+)  # fmt: skip
+
+
+_NAMES = st.one_of(
+    st.text(alphabet="aZ0 \t=?-_+!#$%&*/^`{|}~'.", max_size=10),
+    st.text(alphabet="aZ0 ,;:()<>@[].\\é'", max_size=8).map(lambda t: f'"{t}"'),
+)
+_LOCALS = st.text(alphabet="aZ0.-_+=?!#$%&*/^`{|}~'\" ()", min_size=1, max_size=8)
+_DOMAINS = st.text(alphabet="ab0.-[]", min_size=1, max_size=8)
+_BLANKS = st.sampled_from(["", " ", "\t"])
+_STRUCTURED_FROM = st.one_of(
+    st.builds("{}{}<{}@{}>{}".format, _BLANKS, _NAMES, _LOCALS, _DOMAINS, _BLANKS),
+    st.builds("{}{} <{}@{}>{}".format, _BLANKS, _NAMES, _LOCALS, _DOMAINS, _BLANKS),
+    st.builds("{}{}@{}{}".format, _BLANKS, _LOCALS, _DOMAINS, _BLANKS),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.lists(_FROM_PIECES, max_size=14).map("".join), _STRUCTURED_FROM))
+def test_simple_from_parser_agrees_with_the_email_package(value: str) -> None:
+    """Differential: whenever the fast path accepts a From: value, it finds exactly the
+    one address the email package's RFC 5322 parser finds (so the ownership check cannot
+    be fooled by a shape one of them reads differently)."""
+    simple = simple_from_address(value)
+    if simple is not None:
+        assert full_parse(value) == [simple]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        " a@b.test",
+        " <a@b.test>",
+        " Alice <a@b.test>",
+        ' "Smith, Alice" <a@b.test>',
+        " John Q Public <j@x.test>",
+        " =?utf-8?q?J=C3=B6rg?= <j@x.test>",
+    ],
+)
+def test_common_from_shapes_take_the_fast_path(value: str) -> None:
+    assert simple_from_address(value) is not None
+    assert full_parse(value) == [simple_from_address(value)]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        " a@b.test (Alice)",
+        ' "a\\"b" <a@b.test>',
+        " a@b.test, c@d.test",
+        " undisclosed:;",
+        " a..b@x.test",
+        " Alice <a@b.test> <c@d.test>",
+        ' "mallory@evil.test" alice@example.test',
+    ],
+)
+def test_other_shapes_go_to_the_full_parser(value: str) -> None:
+    assert simple_from_address(value) is None
