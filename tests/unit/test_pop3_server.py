@@ -67,14 +67,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 
 
 async def connect(
-    served: Served, *, login: bool = True, rcvbuf: int | None = None
+    served: Served, *, login: bool = True
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    sock = socket.socket()
-    if rcvbuf is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", served.port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 26)
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port, limit=1 << 26)
     assert (await reader.readline()).startswith(b"+OK")
     if login:
         writer.write(f"USER alice\r\nPASS {PASSWORD}\r\n".encode())
@@ -88,12 +83,51 @@ def connection(served: Served) -> Pop3Connection:
     return conn
 
 
+class RawClient:
+    """A client on a plain non-blocking socket that reads only when told to: no
+    StreamReader draining the socket behind the test's back, so the server really meets
+    a client that reads nothing."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.loop = asyncio.get_running_loop()
+
+    @classmethod
+    async def connect(cls, served: Served, *, rcvbuf: int) -> RawClient:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", served.port))
+        return cls(sock)
+
+    async def send(self, data: bytes) -> None:
+        await self.loop.sock_sendall(self.sock, data)
+
+    async def read_until(self, terminator: bytes) -> bytes:
+        searched = 0  # the buffer before this cannot hold the start of the terminator
+        async with asyncio.timeout(30):
+            while (at := self.buffer.find(terminator, searched)) < 0:
+                searched = max(0, len(self.buffer) - len(terminator) + 1)
+                chunk = await self.loop.sock_recv(self.sock, 1 << 20)
+                assert chunk, "closed before the terminator"
+                self.buffer += chunk
+        end = at + len(terminator)
+        found = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        return found
+
+
 async def test_large_message_is_streamed_under_flow_control(served: Served) -> None:
     line = b".stuffed line of a large message " + b"x" * 60 + b"\r\n"
     raw = b"Subject: large\r\n\r\n" + line * (24_000_000 // len(line))
     await served.env.store.deliver(ALICE, raw)
-    reader, writer = await connect(served, rcvbuf=16 * 1024)
-    writer.write(b"RETR 1\r\n")
+    client = await RawClient.connect(served, rcvbuf=16 * 1024)
+    assert (await client.read_until(b"\r\n")).startswith(b"+OK")
+    await client.send(f"USER alice\r\nPASS {PASSWORD}\r\n".encode())
+    assert (await client.read_until(b"\r\n")).startswith(b"+OK")
+    assert (await client.read_until(b"\r\n")).startswith(b"+OK Logged in")
+    await client.send(b"RETR 1\r\n")
     conn = connection(served)
     # The client reads nothing: the writer stops at the transport's high-water mark ...
     await until(lambda: not conn._can_write.is_set())
@@ -105,12 +139,12 @@ async def test_large_message_is_streamed_under_flow_control(served: Served) -> N
     assert transport.get_write_buffer_size() <= high + stuffed
     assert conn.busy
     # Then everything arrives, in order, dot-stuffed, as announced.
-    assert await reader.readline() == b"+OK %d octets\r\n" % len(raw)
-    body = await reader.readuntil(b"\r\n.\r\n")
+    assert await client.read_until(b"\r\n") == b"+OK %d octets\r\n" % len(raw)
+    body = await client.read_until(b"\r\n.\r\n")
     assert body.replace(b"\r\n..", b"\r\n.")[: -len(b".\r\n")] == raw
-    writer.write(b"QUIT\r\n")
-    assert (await reader.readline()).startswith(b"+OK")
-    writer.close()
+    await client.send(b"QUIT\r\n")
+    assert (await client.read_until(b"\r\n")).startswith(b"+OK")
+    client.sock.close()
 
 
 async def test_unauthenticated_connection_is_closed_silently(served: Served) -> None:
