@@ -338,9 +338,20 @@ class Queue:
                         None, replace(known.entry, next_attempt=retry_at)
                     )
 
+    def _read_for_attempt(self, entry_id: str) -> tuple[QueueEntry | None, bytes | None]:
+        """The entry and its message in one trip to an I/O thread (the message is nearly
+        always needed; None when its file is missing). Raises CorruptEnvelope."""
+        entry = self.spool.read(entry_id)
+        if entry is None:
+            return None, None
+        try:
+            return entry, self.spool.read_message(entry_id)
+        except FileNotFoundError:
+            return entry, None
+
     async def _attempt(self, entry_id: str) -> None:
         try:
-            entry = await self._io(self.spool.read, entry_id)
+            entry, message = await self._io(self._read_for_attempt, entry_id)
         except CorruptEnvelope as exc:
             self._known.pop(entry_id, None)
             await self._io(self._quarantine, entry_id, str(exc))
@@ -360,9 +371,7 @@ class Queue:
                 groups.setdefault(rcpt.transport, []).append(index)
         results: dict[int, _Result] = {}
         if groups:
-            try:
-                message = await self._io(self.spool.read_message, entry_id)
-            except FileNotFoundError:
+            if message is None:
                 self._known.pop(entry_id, None)
                 await self._io(self._quarantine, entry_id, "message file missing")
                 return
@@ -377,7 +386,7 @@ class Queue:
         apply = functools.partial(self._apply, results=results, now=now, attempted=bool(groups))
         saved = await self._io(self.spool.transact, entry_id, apply)
         await self._after_save(entry_id, saved)
-        if groups:
+        if groups and message is not None:
             await self._report_success(entry, results, message)
 
     async def _call_transport(
