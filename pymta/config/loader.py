@@ -1,8 +1,13 @@
 """TOML → `model.Config`: read, check every value, and report every problem at once.
 
 The reading is table by table (`Table` tracks which keys were read, so anything left over
-is an "unknown key"); references between tables (a user's domain, a destination's user or
-public mailbox, a group's members) are checked once everything is read. Problems go to one
+is an "unknown key"). `_Reader` reads the tables of plain settings itself (`[server]`,
+`[tls]`, `[mailboxes]`, `[queue]`, `[limits]`, `[logging]`) and hands the tables of
+entries to their own readers: `listeners` (`[listeners.NAME]`), `directory` (users and
+groups) and `routing` (`[[domains]]`, `[[public_mailboxes]]`, `[[addresses]]`).
+References between tables are checked once their target is read: a user's domain and a
+group's members while the directory is read, every destination (a user, a public mailbox,
+an address) once everything is read (`routing.RoutingReader.check`). Problems go to one
 collector and are raised together as `ConfigError`, sorted by line.
 
 TOML keys are the model's field names, except where the unit is part of the value: sizes
@@ -20,49 +25,27 @@ import os
 import re
 import socket
 import tomllib
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
 from pathlib import Path
 
-from pymta.config.errors import (
-    ConfigError,
-    ConfigProblem,
-    KeyLocator,
-    KeyPath,
-    format_key_path,
-)
+from pymta.config.directory import DirectoryReader
+from pymta.config.errors import ConfigError, ConfigProblem, KeyLocator
+from pymta.config.listeners import ListenerReader
 from pymta.config.model import (
-    AddressConfig,
     Config,
-    DestinationRef,
-    DirectoryConfig,
-    DomainConfig,
-    GroupConfig,
     Limits,
-    ListenerConfig,
     LoggingConfig,
     MailboxesConfig,
-    Protocol,
-    PublicMailboxConfig,
     QueueConfig,
     Secret,
     ServerConfig,
     TlsConfig,
-    TlsMode,
-    UserConfig,
 )
-from pymta.config.names import (
-    domain_problem,
-    local_part_problem,
-    public_name_problem,
-    user_name_problem,
-)
+from pymta.config.names import domain_problem
+from pymta.config.routing import RoutingReader
 from pymta.config.tables import Problems, Table
 
 logger = logging.getLogger(__name__)
-
-# Hash formats the auth layer verifies: argon2 (argon2-cffi) and SHA512-CRYPT (libpass).
-PASSWORD_HASH_PREFIXES = ("$argon2id$", "$argon2i$", "$6$")
 
 _SYNTAX_POSITION = re.compile(
     r"^(?P<message>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$"
@@ -125,16 +108,6 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, source: Path) -> Co
     return ConfigProblem(source, line, "", f"TOML syntax error: {message}")
 
 
-@dataclass(frozen=True)
-class _PendingDestination:
-    """A destination read syntactically, resolved once every table is read."""
-
-    path: KeyPath
-    ref: DestinationRef
-    owner: tuple[str, str | None] | None = None  # the [[addresses]] entry it belongs to
-    catch_all_of: str | None = None  # the domain whose catch_all this is
-
-
 # --- the reader ----------------------------------------------------------------------------
 
 
@@ -145,23 +118,23 @@ class _Reader:
         self.problems = problems
         self.source = source
         self.base_dir = Path(os.path.abspath(source.parent))
-        self.pending: list[_PendingDestination] = []
 
     def read(self, data: Mapping[str, object]) -> Config:
         root = Table(self.problems, data, ())
+        routing = RoutingReader(self.problems)
         server = self.server(root.table("server"))
         tls = self.tls(root.table("tls"))
-        listeners = self.listeners(root.table("listeners"), tls)
-        domains = self.domains(root.tables("domains"))
-        directory = self.directory(root.table("directory"), domains)
-        public = self.public_mailboxes(root.tables("public_mailboxes"))
-        addresses = self.addresses(root.tables("addresses"), domains)
+        listeners = ListenerReader(self.problems).listeners(root.table("listeners"), tls)
+        domains = routing.domains(root.tables("domains"))
+        directory = DirectoryReader(self.problems).directory(root.table("directory"), domains)
+        public = routing.public_mailboxes(root.tables("public_mailboxes"))
+        addresses = routing.addresses(root.tables("addresses"), domains)
         mailboxes = self.mailboxes(root.table("mailboxes"))
         queue = self.queue(root.table("queue"))
         limits = self.limits(root.table("limits"))
         logging_config = self.logging(root.table("logging"))
         root.finish()
-        _Resolver(self.problems, domains, directory, public, addresses).check(self.pending)
+        routing.check(domains, directory, public, addresses)
         return Config(
             server=server,
             tls=tls,
@@ -227,376 +200,6 @@ class _Reader:
         min_version = t.choice("min_version", _TLS_VERSIONS, TlsConfig.min_version)
         t.finish()
         return TlsConfig(cert_file=cert, key_file=key, min_version=min_version or "1.2")
-
-    # [listeners.NAME]
-
-    def listeners(self, t: Table, tls: TlsConfig) -> tuple[ListenerConfig, ...]:
-        listeners: list[ListenerConfig] = []
-        for name, value in t.items():
-            if not isinstance(value, dict):
-                t.wrong_type(t.at(name), value, f"a table ([listeners.{name}])")
-                continue
-            listener = self.listener(Table(self.problems, value, t.at(name)), name)
-            if listener is None:
-                continue
-            self.check_bind_conflicts(listener, listeners)
-            if listener.tls is not TlsMode.NONE and (tls.cert_file is None or tls.key_file is None):
-                self.problems.add(
-                    (*t.at(name), "tls"),
-                    "TLS is on but [tls] has no certificate (expected [tls] cert_file and "
-                    'key_file, or tls = "none")',
-                )
-            listeners.append(listener)
-        return tuple(listeners)
-
-    def listener(self, t: Table, name: str) -> ListenerConfig | None:
-        protocol = t.choice("protocol", [p.value for p in Protocol], None)
-        addresses = self.bind_addresses(t)
-        # 0: the kernel picks a free port (used by the test suite and benchmarks).
-        port = t.integer("port", None, minimum=0, maximum=65535)
-        tls = t.choice("tls", [m.value for m in TlsMode], None)
-        plaintext_auth = t.boolean("allow_plaintext_auth", False)
-        t.finish()
-        if plaintext_auth and addresses:
-            outside = [a for a in addresses if not ipaddress.ip_address(a).is_loopback]
-            if outside:
-                # Secure by default: a password sent in clear over a network is exposed;
-                # on loopback it never leaves the host (RFC 4954 §4 wants TLS for PLAIN).
-                t.report(
-                    "allow_plaintext_auth",
-                    f"plaintext AUTH would send passwords in clear: {outside[0]} is not a "
-                    "loopback address (expected false, or only loopback addresses)",
-                )
-        if protocol is None or addresses is None or port is None or tls is None:
-            return None
-        return ListenerConfig(
-            name=name,
-            protocol=Protocol(protocol),
-            addresses=addresses,
-            port=port,
-            tls=TlsMode(tls),
-            allow_plaintext_auth=plaintext_auth,
-        )
-
-    def bind_addresses(self, t: Table) -> tuple[str, ...] | None:
-        """`addresses = [...]`, or one `address = "..."`, normalised by ipaddress."""
-        expected = "IP addresses"
-        one = t.take("address")
-        if one is not None and t.take("addresses") is not None:
-            t.report("address", "both address and addresses are set (expected one of them)")
-            return None
-        items: list[tuple[KeyPath, str]] | None
-        if one is None:
-            if t.take("addresses") is None:
-                t.missing("addresses", f"an array of {expected}")
-                return None
-            items = t.strings("addresses", expected="an IP address")
-            if items == []:
-                t.report("addresses", f"empty array (expected {expected}, at least one)")
-        elif isinstance(one, str):
-            items = [(t.at("address"), one)]
-        else:
-            t.wrong_type(t.at("address"), one, "an IP address")
-            return None
-        if not items:
-            return None
-        addresses: list[str] = []
-        for path, text in items:
-            try:
-                address = str(ipaddress.ip_address(text))
-            except ValueError:
-                self.problems.add(path, f"malformed IP address {text!r} (expected {expected})")
-                continue
-            if address in addresses:
-                self.problems.add(path, f"{address} is listed twice")
-                continue
-            addresses.append(address)
-        return tuple(addresses) if len(addresses) == len(items) else None
-
-    def check_bind_conflicts(self, new: ListenerConfig, earlier: list[ListenerConfig]) -> None:
-        """Two sockets cannot listen on one address and port, nor beside a wildcard of it."""
-        for i, text in enumerate(new.addresses):
-            address = ipaddress.ip_address(text)
-            for other in earlier:
-                if other.port != new.port or new.port == 0:
-                    continue
-                for other_text in other.addresses:
-                    other_address = ipaddress.ip_address(other_text)
-                    clash = address == other_address or (
-                        address.version == other_address.version
-                        and (address.is_unspecified or other_address.is_unspecified)
-                    )
-                    if clash:
-                        self.problems.add(
-                            ("listeners", new.name, "addresses", i),
-                            f"{text} port {new.port} clashes with {other_text} port "
-                            f"{other.port} of listener {other.name!r} (expected another "
-                            "address or port)",
-                        )
-
-    # [[domains]]
-
-    def domains(self, tables: list[Table]) -> tuple[DomainConfig, ...]:
-        domains: list[DomainConfig] = []
-        first: dict[str, KeyPath] = {}
-        for t in tables:
-            name = self.domain_name(t, first)
-            add_user = t.boolean("add_user_addresses", DomainConfig.add_user_addresses)
-            accept = t.boolean("accept_unknown_recipients", False)
-            catch_all = self.destination(t, "catch_all", catch_all_of=name)
-            copy_to = self.destination(t, "copy_inbound_to")
-            t.finish()
-            if accept and catch_all is None:
-                t.report(
-                    "accept_unknown_recipients",
-                    "unknown recipients need somewhere to go (expected a catch_all)",
-                )
-            if accept and add_user:
-                t.report(
-                    "accept_unknown_recipients",
-                    "accept_unknown_recipients replaces per-user addresses (expected "
-                    "add_user_addresses = false)",
-                )
-            if catch_all is not None and not accept:
-                t.report(
-                    "catch_all",
-                    "a catch_all receives only unknown recipients (expected "
-                    "accept_unknown_recipients = true)",
-                )
-            if name is not None:
-                first[name] = t.path
-                domains.append(DomainConfig(name, add_user, accept, catch_all, copy_to))
-        return tuple(domains)
-
-    def domain_name(self, t: Table, first: Mapping[str, KeyPath]) -> str | None:
-        """The lower-cased name of a [[domains]] entry; None when bad or a duplicate."""
-        name = t.string("name", required=True, expected="a domain name")
-        if name is None:
-            return None
-        name = name.lower()
-        problem = domain_problem(name)
-        if problem is not None:
-            t.report("name", problem)
-            return None
-        if name in first:
-            t.report("name", f"duplicate domain {name} (first in {format_key_path(first[name])})")
-            return None
-        return name
-
-    def destination(
-        self, t: Table, key: str, *, catch_all_of: str | None = None
-    ) -> DestinationRef | None:
-        expected = 'a user name, "public:NAME" or an email address'
-        value = t.string(key, expected=expected)
-        if value is None:
-            return None
-        return self.destination_value(t.at(key), value, catch_all_of=catch_all_of)
-
-    def destination_value(
-        self,
-        path: KeyPath,
-        value: str,
-        *,
-        owner: tuple[str, str | None] | None = None,
-        catch_all_of: str | None = None,
-    ) -> DestinationRef | None:
-        """Parse one destination string (it is resolved later, in `_Resolver`)."""
-        ref: DestinationRef | None = None
-        if value.startswith("public:"):
-            name = value.removeprefix("public:")
-            problem = public_name_problem(name)
-            ref = DestinationRef(public=name) if problem is None else None
-        elif "@" in value:
-            local, _, domain = value.rpartition("@")
-            domain = domain.lower()
-            problem = local_part_problem(local) or domain_problem(domain)
-            ref = DestinationRef(address=f"{local}@{domain}") if problem is None else None
-        else:
-            name = value.lower()
-            problem = user_name_problem(name)
-            ref = DestinationRef(user=name) if problem is None else None
-        if problem is not None or ref is None:
-            self.problems.add(path, f"malformed destination {value!r}: {problem}")
-            return None
-        self.pending.append(_PendingDestination(path, ref, owner, catch_all_of))
-        return ref
-
-    # [directory]
-
-    def directory(self, t: Table, domains: tuple[DomainConfig, ...]) -> DirectoryConfig:
-        backend = t.choice("backend", ("local",), DirectoryConfig.backend)
-        domain_names = [d.name for d in domains]
-        users: dict[str, UserConfig] = {}
-        for user_table in t.tables("users"):
-            user = self.user(user_table, domain_names)
-            if user is None:
-                continue
-            if user.name in users:
-                user_table.report("name", f"duplicate user {user.name}")
-                continue
-            users[user.name] = user
-        groups: dict[str, GroupConfig] = {}
-        for group_table in t.tables("groups"):
-            group = self.group(group_table, users.keys())
-            if group is None:
-                continue
-            if group.name in groups:
-                group_table.report("name", f"duplicate group {group.name}")
-                continue
-            groups[group.name] = group
-        t.finish()
-        merged_users, merged_groups = _merge_memberships(users.values(), groups.values())
-        return DirectoryConfig(backend or "local", merged_users, merged_groups)
-
-    def user(self, t: Table, domain_names: list[str]) -> UserConfig | None:
-        name = t.string("name", required=True, expected="a user name")
-        domain = t.string("domain", required=True, expected="one of the [[domains]] names")
-        password_hash = self.password_hash(t)
-        enabled = t.boolean("enabled", True)
-        quota = t.size("quota")
-        groups = t.strings("groups", expected="group names") or []
-        t.finish()
-        group_names: list[str] = []
-        for path, group in groups:
-            group = group.lower()
-            problem = user_name_problem(group)
-            if problem is not None:
-                self.problems.add(path, problem)
-            elif group not in group_names:
-                group_names.append(group)
-        if domain is not None and domain.lower() not in domain_names:
-            t.report(
-                "domain",
-                f"{domain.lower()} is not one of ours (expected one of the [[domains]]: "
-                f"{', '.join(domain_names) or 'none defined'})",
-            )
-            domain = None
-        if name is None:
-            return None
-        name = name.lower()
-        problem = user_name_problem(name)
-        if problem is not None:
-            t.report("name", problem)
-            return None
-        if domain is None:
-            return None
-        return UserConfig(
-            name=name,
-            domain=domain.lower(),
-            password_hash=password_hash,
-            enabled=enabled,
-            quota_bytes=quota,
-            groups=tuple(group_names),
-        )
-
-    def password_hash(self, t: Table) -> Secret | None:
-        """The hash as a Secret. Problems never quote the value, not even in part."""
-        expected = "a hash starting with " + ", ".join(PASSWORD_HASH_PREFIXES)
-        value = t.take("password_hash")
-        if value is None:
-            return None  # no password: this user cannot log in
-        if not isinstance(value, str):
-            t.wrong_type(t.at("password_hash"), value, expected)
-            return None
-        if not value.startswith(PASSWORD_HASH_PREFIXES):
-            t.report("password_hash", f"not a supported password hash (expected {expected})")
-            return None
-        return Secret(value)
-
-    def group(self, t: Table, user_names: Collection[str]) -> GroupConfig | None:
-        name = t.string("name", required=True, expected="a group name")
-        members = t.strings("members", expected="user names") or []
-        t.finish()
-        member_names: list[str] = []
-        for path, member in members:
-            member = member.lower()
-            if member not in user_names:
-                self.problems.add(
-                    path, f"{member} is not a user (expected a [[directory.users]] name)"
-                )
-            elif member not in member_names:
-                member_names.append(member)
-        if name is None:
-            return None
-        name = name.lower()
-        problem = user_name_problem(name)
-        if problem is not None:
-            t.report("name", problem)
-            return None
-        return GroupConfig(name, tuple(member_names))
-
-    # [[public_mailboxes]]
-
-    def public_mailboxes(self, tables: list[Table]) -> tuple[PublicMailboxConfig, ...]:
-        mailboxes: list[PublicMailboxConfig] = []
-        for t in tables:
-            name = t.string("name", required=True, expected="a mailbox name")
-            quota = t.size("quota")
-            t.finish()
-            if name is None:
-                continue
-            problem = public_name_problem(name)
-            if problem is not None:
-                t.report("name", problem)
-                continue
-            # Case-insensitively: the name is a directory, and file systems may fold case.
-            if any(m.name.lower() == name.lower() for m in mailboxes):
-                t.report("name", f"duplicate public mailbox {name}")
-                continue
-            mailboxes.append(PublicMailboxConfig(name, quota))
-        return tuple(mailboxes)
-
-    # [[addresses]]
-
-    def addresses(
-        self, tables: list[Table], domains: tuple[DomainConfig, ...]
-    ) -> tuple[AddressConfig, ...]:
-        domain_names = [d.name for d in domains]
-        entries: list[AddressConfig] = []
-        for t in tables:
-            key = self.address_key(t, domain_names)
-            destinations: list[DestinationRef] = []
-            raw = t.take("destinations")
-            if raw is None:
-                t.missing("destinations", "an array of destinations")
-            elif raw == []:
-                t.report("destinations", "empty array (expected at least one destination)")
-            for path, value in t.strings("destinations", expected="destinations") or []:
-                ref = self.destination_value(path, value, owner=key)
-                if ref is not None:
-                    destinations.append(ref)
-            internal = t.boolean("internal", False)
-            t.finish()
-            if key is None:
-                continue
-            if any((e.local_part, e.domain) == key for e in entries):
-                t.report("address", f"duplicate address {_address_text(*key)}")
-                continue
-            entries.append(AddressConfig(key[0], key[1], tuple(destinations), internal))
-        return tuple(entries)
-
-    def address_key(self, t: Table, domain_names: list[str]) -> tuple[str, str | None] | None:
-        expected = '"local" (in every domain) or "local@domain"'
-        value = t.string("address", required=True, expected=expected)
-        if value is None:
-            return None
-        local, at, domain_text = value.lower().rpartition("@")
-        if not at:
-            local, domain_text = domain_text, ""
-        problem = local_part_problem(local)
-        if problem is not None:
-            t.report("address", f"{problem} (in {value!r})")
-            return None
-        if not at:
-            return local, None
-        if domain_text not in domain_names:
-            t.report(
-                "address",
-                f"{domain_text} is not one of ours (expected a [[domains]] name, or no domain "
-                "for every domain)",
-            )
-            return None
-        return local, domain_text
 
     # [mailboxes], [queue], [limits], [logging]
 
@@ -734,89 +337,3 @@ class _Reader:
         level = t.choice("level", _LOG_LEVELS, LoggingConfig.level)
         t.finish()
         return LoggingConfig(level or LoggingConfig.level)
-
-
-def _address_text(local: str, domain: str | None) -> str:
-    return local if domain is None else f"{local}@{domain}"
-
-
-def _merge_memberships(
-    users: Collection[UserConfig], groups: Collection[GroupConfig]
-) -> tuple[tuple[UserConfig, ...], tuple[GroupConfig, ...]]:
-    """Make `user.groups` and `group.members` agree, whichever side the file stated.
-
-    A group named only in users' `groups` exists too, after the declared ones.
-    """
-    members: dict[str, list[str]] = {g.name: list(g.members) for g in groups}
-    user_groups: dict[str, list[str]] = {}
-    for user in users:
-        user_groups[user.name] = list(user.groups)
-        for group in user.groups:
-            names = members.setdefault(group, [])
-            if user.name not in names:
-                names.append(user.name)
-    for group, names in members.items():
-        for name in names:
-            if group not in user_groups[name]:
-                user_groups[name].append(group)
-    return (
-        tuple(replace(u, groups=tuple(user_groups[u.name])) for u in users),
-        tuple(GroupConfig(name, tuple(names)) for name, names in members.items()),
-    )
-
-
-class _Resolver:
-    """Checks that every destination leads somewhere, once all tables are known."""
-
-    def __init__(
-        self,
-        problems: Problems,
-        domains: tuple[DomainConfig, ...],
-        directory: DirectoryConfig,
-        public: tuple[PublicMailboxConfig, ...],
-        addresses: tuple[AddressConfig, ...],
-    ) -> None:
-        self.problems = problems
-        self.domains = {d.name: d for d in domains}
-        self.users = {u.name for u in directory.users}
-        self.public = {p.name for p in public}
-        self.addresses = {(a.local_part, a.domain) for a in addresses}
-
-    def check(self, pending: list[_PendingDestination]) -> None:
-        for item in pending:
-            problem = self.problem(item)
-            if problem is not None:
-                self.problems.add(item.path, problem)
-
-    def problem(self, item: _PendingDestination) -> str | None:
-        ref = item.ref
-        if ref.public is not None:
-            if ref.public not in self.public:
-                return f"no public mailbox {ref.public} (expected a [[public_mailboxes]] name)"
-            return None
-        if ref.user is not None:
-            if ref.user not in self.users:
-                return f"no user {ref.user} (expected a [[directory.users]] name)"
-            return None
-        assert ref.address is not None
-        local, _, domain_name = ref.address.rpartition("@")
-        domain = self.domains.get(domain_name)
-        if domain is None:
-            return None  # not ours: relayed
-        local = local.lower()
-        exact = (local, domain_name) in self.addresses
-        # The directory looks up an exact local@domain entry before a domain-less one.
-        if item.owner == (local, domain_name) or (item.owner == (local, None) and not exact):
-            return "an address cannot deliver to itself"
-        if domain.add_user_addresses and local in self.users:
-            return None
-        if exact or (local, None) in self.addresses:
-            return None
-        if domain.accept_unknown_recipients:
-            if item.catch_all_of == domain_name:
-                return "the catch_all points back to this domain's catch_all"
-            return None
-        return (
-            f"destination points to nothing: {local}@{domain_name} is no user address, "
-            "[[addresses]] entry or catch-all (expected an existing address)"
-        )

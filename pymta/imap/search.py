@@ -1,11 +1,13 @@
-"""SEARCH evaluation (RFC 9051 §6.4.4, RFC 5032 WITHIN, RFC 5182 SEARCHRES, RFC 7162 MODSEQ)
-and the ESEARCH result (RFC 4731, RFC 9051 §7.3.4).
+"""SEARCH evaluation (RFC 9051 §6.4.4, RFC 5032 WITHIN, RFC 5182 SEARCHRES, RFC 7162 MODSEQ).
+The result and its SEARCH / ESEARCH responses (RFC 4731, RFC 9051 §7.3.4) are
+`search_results.py`'s; its names are importable from here too.
 
 A `SearchKey` tree is compiled once into one predicate per message, then run over the
 folder's index rows in mailbox order: `Store.fetch_rows` of `search_columns(key)`, just
 the columns the key reads, one query per SEARCH and nothing kept between searches. Keys
-cost one of three levels, and AND/OR evaluate their operands cheapest first, so the
-costly ones run only on messages the cheap ones let through:
+cost one of three levels (`search_plan.py` works out the columns and the costs), and
+AND/OR evaluate their operands cheapest first, so the costly ones run only on messages
+the cheap ones let through:
 
 0. the message's own columns: flags, keywords, sequence numbers, UIDs, size, internal
    date, WITHIN, MODSEQ;
@@ -35,13 +37,11 @@ import bisect
 import datetime
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from pymta.mime.text import MessageText, header_form
-from pymta.store.flags import LETTER_NAMES
 from pymta.store.model import MessageMeta
 
 from .command import (
@@ -57,12 +57,52 @@ from .command import (
     SearchModseq,
     SearchNot,
     SearchOr,
-    SearchReturn,
     SearchSequence,
     SearchSize,
     SearchWithin,
     SeqRange,
 )
+from .search_plan import (
+    CHEAP,
+    FIELD_COLUMNS,
+    FILE,
+    FLAG_LETTERS,
+    META_COLUMNS,
+    SENT_COLUMN,
+    SUMMARY,
+    indexed_field,
+    needs_files,
+    search_columns,
+)
+from .search_results import (
+    SearchResult,
+    esearch_data,
+    esearch_suppressed,
+    saved_result,
+    search_response,
+    sequence_set,
+)
+
+__all__ = [
+    "FIELD_COLUMNS",
+    "META_COLUMNS",
+    "SENT_COLUMN",
+    "SUPPORTED_CHARSETS",
+    "Clock",
+    "Predicate",
+    "Reader",
+    "Row",
+    "SearchResult",
+    "Searcher",
+    "esearch_data",
+    "esearch_suppressed",
+    "needs_files",
+    "read_file",
+    "saved_result",
+    "search_columns",
+    "search_response",
+    "sequence_set",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,120 +113,6 @@ Row = tuple[Any, ...]
 # RFC 9051 §6.4.4: "Servers MUST support US-ASCII and UTF-8 charsets". Anything else is
 # answered NO [BADCHARSET (US-ASCII UTF-8)] by the session.
 SUPPORTED_CHARSETS = ("US-ASCII", "UTF-8")
-
-# The index columns of a message's own data; a search that reads files needs all of them
-# (a `MessageMeta` is built from them for the reader).
-META_COLUMNS = ("uid", "flags", "keywords", "modseq", "internal_date", "size", "file")
-# Header fields answered from the index: the text fields of the ENVELOPE (RFC 9051
-# §7.5.2) as `mime.text.search_forms` gives them, and the Date: header's day.
-FIELD_COLUMNS = {
-    "date": "search_date",
-    "subject": "search_subject",
-    "from": "search_from",
-    "to": "search_to",
-    "cc": "search_cc",
-    "bcc": "search_bcc",
-    "in-reply-to": "search_in_reply_to",
-    "message-id": "search_message_id",
-}
-SENT_COLUMN = "sent_day"
-_ADDRESS_FIELDS = frozenset({"from", "to", "cc", "bcc"})
-
-_FLAG_LETTERS = {name.lower(): letter for letter, name in LETTER_NAMES.items()}
-
-_CHEAP, _SUMMARY, _FILE = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """The matching messages in mailbox order, and the highest MODSEQ among them (RFC 7162
-    §3.1.5; 0 when nothing matched or the rows carry no modseq)."""
-
-    seqs: list[int]
-    uids: list[int]
-    highest_modseq: int
-
-
-# -- what a search reads ----------------------------------------------------------------------
-
-
-def search_columns(key: SearchKey) -> tuple[str, ...]:
-    """The `Store.fetch_rows` columns a search for `key` reads: "uid" first, every
-    `META_COLUMNS` when it may read files, then the search forms it compares."""
-    needed: set[str] = set()
-    _collect(key, needed)
-    if _cost(key) >= _FILE:
-        needed.update(META_COLUMNS)
-    order = (*META_COLUMNS, *FIELD_COLUMNS.values(), SENT_COLUMN)
-    return ("uid", *(c for c in order if c in needed and c != "uid"))
-
-
-def _collect(key: SearchKey, needed: set[str]) -> None:
-    if isinstance(key, SearchAnd):
-        for k in key.keys:
-            _collect(k, needed)
-    elif isinstance(key, SearchOr):
-        _collect(key.left, needed)
-        _collect(key.right, needed)
-    elif isinstance(key, SearchNot):
-        _collect(key.key, needed)
-    elif isinstance(key, SearchFlag):
-        name = key.flag.lower()
-        if name in _FLAG_LETTERS:
-            needed.add("flags")
-        elif not name.startswith("\\"):
-            needed.add("keywords")
-    elif isinstance(key, SearchSize):
-        needed.add("size")
-    elif isinstance(key, SearchModseq):
-        needed.add("modseq")
-    elif isinstance(key, SearchWithin):
-        needed.add("internal_date")
-    elif isinstance(key, SearchDate):
-        needed.add("internal_date")  # SENT* falls back to it without a Date: header
-        if key.field is DateField.SENT:
-            needed.add(SENT_COLUMN)
-    elif isinstance(key, SearchHeader):
-        field = _indexed_field(key)
-        if field is not None:
-            needed.add(FIELD_COLUMNS[field])
-
-
-def _indexed_field(key: SearchHeader) -> str | None:
-    """The field whose search form answers a header key, or None when the file must be
-    read.
-
-    Sender and Reply-To are not kept: the ENVELOPE copies From into them when they are
-    absent (RFC 9051 §7.5.2). An empty address search is a presence test, and the ENVELOPE
-    cannot tell an empty address field from a missing one.
-    """
-    name = key.field.lower()
-    if name not in FIELD_COLUMNS:
-        return None
-    if name in _ADDRESS_FIELDS and not key.value:
-        return None
-    return name
-
-
-def needs_files(key: SearchKey) -> bool:
-    """Whether the search may read message files (run it off the event loop then)."""
-    return _cost(key) >= _FILE
-
-
-def _cost(key: SearchKey) -> int:
-    if isinstance(key, SearchAnd):
-        return max((_cost(k) for k in key.keys), default=_CHEAP)
-    if isinstance(key, SearchOr):
-        return max(_cost(key.left), _cost(key.right))
-    if isinstance(key, SearchNot):
-        return _cost(key.key)
-    if isinstance(key, SearchBody):
-        return _FILE
-    if isinstance(key, SearchHeader):
-        return _SUMMARY if _indexed_field(key) is not None else _FILE
-    if isinstance(key, SearchDate) and key.field is DateField.SENT:
-        return _SUMMARY
-    return _CHEAP
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -311,35 +237,35 @@ class _Run:
             cost, inner = self.compile(key.key)
             return cost, lambda seq, r: not inner(seq, r)
         if isinstance(key, SearchAll):
-            return _CHEAP, lambda seq, r: True
+            return CHEAP, lambda seq, r: True
         if isinstance(key, SearchFlag):
-            return _CHEAP, _flag(key, at)
+            return CHEAP, _flag(key, at)
         if isinstance(key, SearchSequence):
-            return _CHEAP, self._sequence(key)
+            return CHEAP, self._sequence(key)
         if isinstance(key, SearchSize):
             size, si = key.size, at["size"]
             if key.larger:
-                return _CHEAP, lambda seq, r: r[si] > size
-            return _CHEAP, lambda seq, r: r[si] < size
+                return CHEAP, lambda seq, r: r[si] > size
+            return CHEAP, lambda seq, r: r[si] < size
         if isinstance(key, SearchModseq):
             # RFC 7162 §3.1.5: messages whose mod-sequence is "equal to or greater than".
             value, mi = key.modseq, at["modseq"]
-            return _CHEAP, lambda seq, r: r[mi] >= value
+            return CHEAP, lambda seq, r: r[mi] >= value
         if isinstance(key, SearchWithin):
-            return _CHEAP, self._within(key)
+            return CHEAP, self._within(key)
         if isinstance(key, SearchDate):
             if key.field is DateField.INTERNAL:
-                return _CHEAP, self._internal_date(key)
-            return _SUMMARY, self._sent_date(key)
+                return CHEAP, self._internal_date(key)
+            return SUMMARY, self._sent_date(key)
         if isinstance(key, SearchHeader):
             return self._header(key)
         if isinstance(key, SearchBody):
-            return _FILE, self._body(key)
+            return FILE, self._body(key)
         raise ValueError(f"unknown search key {key!r}")
 
     def _and(self, keys: Sequence[SearchKey]) -> tuple[int, Predicate]:
         if not keys:
-            return _CHEAP, lambda seq, r: True
+            return CHEAP, lambda seq, r: True
         # Cheapest first, so a message reaches a file key only if every cheap key matched.
         compiled = sorted((self.compile(k) for k in keys), key=lambda c: c[0])
         cost = compiled[-1][0]
@@ -402,7 +328,7 @@ class _Run:
 
     def _header(self, key: SearchHeader) -> tuple[int, Predicate]:
         needle = header_form(key.value) if key.value.strip() else key.value
-        field = _indexed_field(key)
+        field = indexed_field(key)
         if field is not None:
             i = self.at[FIELD_COLUMNS[field]]
 
@@ -410,14 +336,14 @@ class _Run:
                 value = r[i]
                 return value is not None and needle in value
 
-            return _SUMMARY, indexed
+            return SUMMARY, indexed
         name, files = key.field.lower(), self.files
 
         def in_file(seq: int, r: Row) -> bool:
             doc = files.get(r)
             return doc is not None and any(needle in v for v in doc.header_values(name))
 
-        return _FILE, in_file
+        return FILE, in_file
 
     def _body(self, key: SearchBody) -> Predicate:
         needle = key.text.casefold()
@@ -442,7 +368,7 @@ def _flag(key: SearchFlag, at: dict[str, int]) -> Predicate:
         # \Recent is not kept (RFC 9051 removed it): no message is recent. RECENT and NEW
         # match nothing, OLD everything.
         return lambda seq, r: not present
-    letter = _FLAG_LETTERS.get(name)
+    letter = FLAG_LETTERS.get(name)
     if letter is not None:
         fi = at["flags"]
         if present:
@@ -533,82 +459,3 @@ class _Files:
                 self.opened += 1
                 self._doc = MessageText(raw)
         return self._doc
-
-
-# -- results ----------------------------------------------------------------------------------
-
-
-def sequence_set(numbers: Iterable[int]) -> bytes:
-    """Ascending numbers as an RFC 9051 §9 sequence-set: `1:3,5,8:9`."""
-    out: list[bytes] = []
-    first = last = -2
-    for n in sorted(numbers):
-        if n == last + 1:
-            last = n
-            continue
-        if first >= 0:
-            out.append(b"%d" % first if first == last else b"%d:%d" % (first, last))
-        first = last = n
-    if first >= 0:
-        out.append(b"%d" % first if first == last else b"%d:%d" % (first, last))
-    return b",".join(out)
-
-
-def search_response(numbers: Sequence[int], highest_modseq: int | None = None) -> bytes:
-    """`SEARCH 2 5 9` (RFC 9051 §7.3.5 / RFC 3501 §7.2.5), with `(MODSEQ n)` when the
-    search used MODSEQ and found something (RFC 7162 §3.1.5)."""
-    out = b"SEARCH"
-    if numbers:
-        out += b" " + b" ".join(b"%d" % n for n in numbers)
-        if highest_modseq is not None:
-            out += b" (MODSEQ %d)" % highest_modseq
-    return out
-
-
-def esearch_data(
-    numbers: Sequence[int],
-    options: Collection[SearchReturn],
-    highest_modseq: int | None = None,
-) -> bytes:
-    """The search-return-data of an ESEARCH response (RFC 4731 §3.1, RFC 9051 §6.4.4):
-    `MIN 2 MAX 9 ALL 2,5,9 COUNT 3`, without "ESEARCH (TAG ...) UID". `numbers` are seqs
-    or UIDs in ascending order. `RETURN ()` means ALL. MIN, MAX and ALL are left out when
-    nothing matched; COUNT is always there when asked; MODSEQ follows when given and
-    something matched (RFC 7162 §3.1.5)."""
-    opts = set(options) - {SearchReturn.SAVE} if options else {SearchReturn.ALL}
-    out: list[bytes] = []
-    if numbers:
-        if SearchReturn.MIN in opts:
-            out.append(b"MIN %d" % min(numbers))
-        if SearchReturn.MAX in opts:
-            out.append(b"MAX %d" % max(numbers))
-        if SearchReturn.ALL in opts:
-            out.append(b"ALL " + sequence_set(numbers))
-    if SearchReturn.COUNT in opts:
-        out.append(b"COUNT %d" % len(numbers))
-    if numbers and highest_modseq is not None:
-        out.append(b"MODSEQ %d" % highest_modseq)
-    return b" ".join(out)
-
-
-def esearch_suppressed(options: Collection[SearchReturn]) -> bool:
-    """RFC 9051 §6.4.4 / RFC 5182 §2.1: SAVE alone suppresses the ESEARCH response."""
-    return bool(options) and set(options) == {SearchReturn.SAVE}
-
-
-def saved_result(result: SearchResult, options: Collection[SearchReturn]) -> list[int] | None:
-    """What SAVE stores in the search result variable, as UIDs (RFC 5182 §2.4): all the
-    matches, or only MIN and/or MAX when those are the only other options; None when SAVE
-    was not asked for (the variable is left as it is, RFC 9051 §6.4.4.1)."""
-    if SearchReturn.SAVE not in options:
-        return None
-    others = set(options) - {SearchReturn.SAVE}
-    uids = result.uids
-    if not uids or not others or others & {SearchReturn.ALL, SearchReturn.COUNT}:
-        return list(uids)
-    chosen = []
-    if SearchReturn.MIN in others:
-        chosen.append(uids[0])
-    if SearchReturn.MAX in others and uids[-1] not in chosen:
-        chosen.append(uids[-1])
-    return chosen

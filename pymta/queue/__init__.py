@@ -24,11 +24,22 @@ Invariants:
 - An envelope that does not decode is logged and moved to `<spool_dir>/corrupt/`; it never
   stops the scheduler, and neither does a transport that raises (temporary failure).
 
-On-disk layout and locking details: `spool.py`. Scheduling: `scheduler.py`.
+Modules:
+- `model.py`: entries, recipients, outcomes, the `Transport` protocol, the envelope codec.
+- `spool.py`: the spool on disk: layout, locked read-modify-write, group-committed fsyncs.
+- `scheduler.py`: `Queue`: enqueue, the scheduler, the report hooks, admin operations.
+- `outcomes.py`: one attempt's results, from the transports, and their log lines.
+- `edits.py`: the changes made to an envelope under its lock; `retry_delay` (the backoff).
+- `remote.py`: the remote SMTP transport (MX hosts or a smarthost, opportunistic TLS).
+- `connection_cache.py`: the remote transport's cache of idle SMTP sessions.
+- `mx.py`: MX and address lookup for the remote transport.
+- `dsn.py`: bounces, delay warnings and success reports (RFC 3464); mail-loop detection.
+- `dkim.py`: DKIM signing of submitted mail.
 """
 
 from __future__ import annotations
 
+from pymta.queue.edits import retry_delay
 from pymta.queue.model import (
     DELIVERED,
     FAILED,
@@ -40,7 +51,7 @@ from pymta.queue.model import (
     QueueRecipient,
     Transport,
 )
-from pymta.queue.scheduler import OnFailed, OnSuccess, Queue, retry_delay
+from pymta.queue.scheduler import OnFailed, OnSuccess, Queue
 
 __all__ = [
     "DELIVERED",

@@ -8,11 +8,12 @@ of their addresses in turn, until one accepts a session: a connection failure, a
 session is up, each recipient gets its own outcome from the RCPT reply and, for those
 accepted, the DATA reply (RFC 5321 §4.2.5: the DATA reply covers every accepted
 recipient). A session whose transaction ended cleanly goes back to a connection cache
-shared by every call, like Postfix's (`smtp_connection_cache_time_limit`,
-`smtp_connection_reuse_time_limit`): the next delivery to that address — another queue
-entry, or another domain sharing the MX — reuses it without a new TCP and TLS handshake.
-A cached session idle for `cache_idle_s` (2 s) is closed with QUIT, and none is reused
-once `cache_max_age_s` (300 s) old; `close()` quits them all at shutdown.
+(`connection_cache.py`) shared by every call, like Postfix's
+(`smtp_connection_cache_time_limit`, `smtp_connection_reuse_time_limit`): the next delivery
+to that address — another queue entry, or another domain sharing the MX — reuses it
+without a new TCP and TLS handshake. A cached session idle for `cache_idle_s` (2 s) is
+closed with QUIT, and none is reused once `cache_max_age_s` (300 s) old; `close()` quits
+them all at shutdown.
 
 TLS is opportunistic (RFC 7435, RFC 3207): STARTTLS whenever the server offers it, without
 certificate verification (Postfix's `smtp_tls_security_level = may`); a failed handshake is
@@ -32,11 +33,11 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import aiosmtplib
 
 from pymta.config.model import Secret
+from pymta.queue.connection_cache import SESSION_ERRORS, Relay, Session, SessionPool
 from pymta.queue.dsn import HOP_LIMIT_ERROR, too_many_hops, xtext_encode
 from pymta.queue.model import Outcome, OutcomeKind, QueueEntry, QueueRecipient, SuccessAction
 from pymta.queue.mx import DnsError, Resolver, resolve_addresses, resolve_mx
@@ -54,10 +55,6 @@ _STATUS_WORD: dict[OutcomeKind, str] = {
     "permanent": "bounced",
 }
 
-# What ends a session attempt without a usable reply: the network, a timeout, a protocol
-# error of the client library.
-_SESSION_ERRORS = (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError)
-
 
 def opportunistic_tls_context() -> ssl.SSLContext:
     """TLS for STARTTLS to an MX: encrypt, but verify nothing (RFC 7435 §1.3, Postfix `may`)."""
@@ -65,18 +62,6 @@ def opportunistic_tls_context() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
-
-
-@dataclass(frozen=True)
-class Relay:
-    """One address of one host we talk to."""
-
-    host: str
-    ip: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}[{self.ip}]:{self.port}"
 
 
 class _HostFailed(Exception):
@@ -87,117 +72,11 @@ class _TlsFailed(_HostFailed):
     """STARTTLS was offered but did not work: try again in plaintext."""
 
 
-@dataclass
-class _Session:
-    smtp: aiosmtplib.SMTP
-    relay: Relay
-    tls: str  # "TLSv1.3" or "none"
-    opened: float  # monotonic time of the connection
-    idle_since: float = 0.0
-
-
-class _SessionPool:
-    """Idle sessions by address, shared by every `deliver` call (a connection cache).
-
-    `take` hands out the most recently used live session of an address that is younger
-    than `max_age_s`; `give_back` keeps at most `per_relay` idle sessions per address; a
-    timer closes (QUIT, in the background) those idle longer than `idle_s`.
-    """
-
-    def __init__(
-        self,
-        *,
-        idle_s: float,
-        max_age_s: float,
-        per_relay: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._idle_s = idle_s
-        self._max_age_s = max_age_s
-        self._per_relay = per_relay
-        self._clock = clock
-        self._idle: dict[Relay, list[_Session]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._quitting: set[asyncio.Task[None]] = set()
-
-    def take(self, relay: Relay) -> _Session | None:
-        sessions = self._idle.get(relay)
-        now = self._clock()
-        while sessions:
-            session = sessions.pop()
-            if session.smtp.is_connected and now - session.opened < self._max_age_s:
-                if not sessions:
-                    del self._idle[relay]
-                return session
-            self._quit_later(session)
-        self._idle.pop(relay, None)
-        return None
-
-    def give_back(self, session: _Session) -> None:
-        sessions = self._idle.setdefault(session.relay, [])
-        too_old = self._clock() - session.opened >= self._max_age_s
-        if not session.smtp.is_connected or too_old or len(sessions) >= self._per_relay:
-            if not sessions:
-                del self._idle[session.relay]
-            self._quit_later(session)
-            return
-        session.idle_since = self._clock()
-        sessions.append(session)
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._idle_s, self._sweep)
-
-    def _sweep(self) -> None:
-        self._timer = None
-        now = self._clock()
-        for relay in list(self._idle):
-            keep = []
-            for session in self._idle[relay]:
-                if now - session.idle_since >= self._idle_s:
-                    self._quit_later(session)
-                else:
-                    keep.append(session)
-            if keep:
-                self._idle[relay] = keep
-            else:
-                del self._idle[relay]
-        if self._idle:
-            oldest = min(s.idle_since for group in self._idle.values() for s in group)
-            delay = max(0.0, oldest + self._idle_s - now)
-            self._timer = asyncio.get_running_loop().call_later(delay, self._sweep)
-
-    def _quit_later(self, session: _Session) -> None:
-        task = asyncio.get_running_loop().create_task(_quit(session.smtp))
-        self._quitting.add(task)
-        task.add_done_callback(self._quitting.discard)
-
-    @property
-    def idle(self) -> int:
-        return sum(len(group) for group in self._idle.values())
-
-    async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        for group in self._idle.values():
-            for session in group:
-                self._quit_later(session)
-        self._idle.clear()
-        if self._quitting:
-            await asyncio.gather(*self._quitting, return_exceptions=True)
-
-
-async def _quit(smtp: aiosmtplib.SMTP) -> None:
-    try:
-        await smtp.quit(timeout=10)
-    except _SESSION_ERRORS:
-        smtp.close()
-
-
 async def _reset(smtp: aiosmtplib.SMTP) -> None:
     """End a transaction that will not reach DATA; a session that cannot is dropped."""
     try:
         await smtp.rset()
-    except _SESSION_ERRORS:
+    except SESSION_ERRORS:
         smtp.close()
 
 
@@ -264,7 +143,7 @@ class RemoteTransport:
         # Per destination: its semaphore and how many deliveries hold or wait for it; an
         # entry is dropped when that count returns to zero, so the map stays small.
         self._limits: dict[str, tuple[asyncio.Semaphore, int]] = {}
-        self._pool = _SessionPool(
+        self._pool = SessionPool(
             idle_s=cache_idle_s, max_age_s=cache_max_age_s, per_relay=concurrency_per_domain
         )
 
@@ -337,7 +216,7 @@ class RemoteTransport:
         domain: str,
         recipients: list[QueueRecipient],
         message: bytes,
-        pool: _SessionPool,
+        pool: SessionPool,
     ) -> list[Outcome]:
         key = domain or "relay:{}:{}".format(*(self._relay_host or ("", 0)))
         # The slot is held while this group delivers, and released when it is done, not at
@@ -354,7 +233,7 @@ class RemoteTransport:
         domain: str,
         recipients: list[QueueRecipient],
         message: bytes,
-        pool: _SessionPool,
+        pool: SessionPool,
     ) -> list[Outcome]:
         try:
             hosts = await self._hosts(domain)
@@ -395,7 +274,7 @@ class RemoteTransport:
         entry: QueueEntry,
         recipients: list[QueueRecipient],
         message: bytes,
-        pool: _SessionPool,
+        pool: SessionPool,
         outcomes: list[Outcome],
     ) -> list[QueueRecipient]:
         """Deliver through one address; returns the recipients it could not handle.
@@ -424,7 +303,7 @@ class RemoteTransport:
         pool.give_back(session)
         return []
 
-    async def _open(self, relay: Relay) -> _Session:
+    async def _open(self, relay: Relay) -> Session:
         try:
             return await self._connect(relay, starttls=True)
         except _TlsFailed as exc:
@@ -432,7 +311,7 @@ class RemoteTransport:
             log.info("remote tls_failed relay=%s error=%s", relay, exc)
             return await self._connect(relay, starttls=False)
 
-    async def _connect(self, relay: Relay, *, starttls: bool) -> _Session:
+    async def _connect(self, relay: Relay, *, starttls: bool) -> Session:
         smtp = aiosmtplib.SMTP(
             hostname=relay.ip,
             port=relay.port,
@@ -456,10 +335,10 @@ class RemoteTransport:
         except aiosmtplib.SMTPResponseException as exc:
             smtp.close()
             raise _HostFailed(f"host {relay} refused to talk to us: {_reply_text(exc)}") from None
-        except _SESSION_ERRORS as exc:
+        except SESSION_ERRORS as exc:
             smtp.close()
             raise _HostFailed(f"connect to {relay}: {exc or exc.__class__.__name__}") from None
-        return _Session(smtp, relay, tls, opened=time.monotonic())
+        return Session(smtp, relay, tls, opened=time.monotonic())
 
     async def _starttls(self, smtp: aiosmtplib.SMTP, relay: Relay) -> None:
         try:
@@ -468,7 +347,7 @@ class RemoteTransport:
             await smtp.starttls(server_hostname=relay.host, tls_context=self._tls_context)
             # RFC 3207 §4.2: forget what the server said before TLS and greet it again.
             await self._hello(smtp)
-        except (*_SESSION_ERRORS, ssl.SSLError) as exc:
+        except (*SESSION_ERRORS, ssl.SSLError) as exc:
             raise _TlsFailed(
                 f"STARTTLS with {relay} failed: {exc or exc.__class__.__name__}"
             ) from None
@@ -540,7 +419,7 @@ class RemoteTransport:
 
     async def _transaction(
         self,
-        session: _Session,
+        session: Session,
         entry: QueueEntry,
         recipients: list[QueueRecipient],
         message: bytes,
@@ -594,7 +473,7 @@ class RemoteTransport:
                 kind, detail = refused(exc, "end of DATA")
                 outcomes.extend(done(r, kind, detail) for r in accepted)
                 return outcomes
-        except _SESSION_ERRORS as exc:
+        except SESSION_ERRORS as exc:
             raise _HostFailed(
                 f"lost connection with {relay}: {exc or exc.__class__.__name__}"
             ) from None

@@ -5,7 +5,9 @@ it refreshes by a scan every `scan_interval_s` (envelopes whose stat did not cha
 read again) and on `wake()`. The view only decides *when* to look at an entry: before each
 attempt the envelope is read again from disk, and the outcomes are written back under the
 envelope's lock onto what is on disk then, so a `delete`, `hold` or `flush` done by another
-process in the meantime is honoured and a deleted entry is never written back.
+process in the meantime is honoured and a deleted entry is never written back. An attempt
+calls the transports and logs their results through `outcomes.py`; every change it (or an
+admin operation) makes to an envelope is one of the edits in `edits.py`.
 
 Reports to the sender go through hooks: `on_failed` (bounces; called until it returns, so
 none is lost), `on_delayed` (one delay warning per entry) and `on_success` (RFC 3461
@@ -30,19 +32,28 @@ from typing import TypeVar
 
 from pymta.config.model import QueueConfig
 from pymta.queue.dsn import notify_allows
+from pymta.queue.edits import (
+    make_due,
+    mark_reported,
+    mark_warned,
+    postpone,
+    record_attempt,
+    retry_delay,
+    set_held,
+)
 from pymta.queue.model import (
     DELIVERED,
     FAILED,
     PENDING,
     CorruptEnvelope,
     IdGenerator,
-    OutcomeKind,
     QueueEntry,
     QueueRecipient,
     SuccessAction,
     Transport,
     is_valid_id,
 )
+from pymta.queue.outcomes import Result, call_transport, log_attempt
 from pymta.queue.spool import Change, GroupCommit, Spool, StatKey
 
 log = logging.getLogger(__name__)
@@ -54,30 +65,13 @@ OnFailed = Callable[[QueueEntry, Sequence[QueueRecipient]], Awaitable[None]]
 # `last_error`), the report's action, and the message (whose headers the report carries).
 OnSuccess = Callable[[QueueEntry, Sequence[QueueRecipient], SuccessAction, bytes], Awaitable[None]]
 
-# Used when retry_intervals_s is empty: RFC 5321 §4.5.4.1 asks for at least 30 minutes
-# between retries; Postfix starts at 300 s. We keep the config's default first step.
-_FALLBACK_RETRY_S = 60.0
 _IO_THREADS = 4
-_OUTCOME_KINDS: tuple[OutcomeKind, ...] = ("delivered", "temporary", "permanent")
-
-
-def retry_delay(config: QueueConfig, attempts: int) -> float:
-    """Seconds to wait after the `attempts`-th attempt; the last interval repeats."""
-    intervals = config.retry_intervals_s or (_FALLBACK_RETRY_S,)
-    return intervals[min(max(attempts, 1) - 1, len(intervals) - 1)]
 
 
 @dataclass(frozen=True)
 class _Known:
     key: StatKey | None  # None: read it again at the next scan
     entry: QueueEntry
-
-
-@dataclass(frozen=True)
-class _Result:
-    kind: OutcomeKind
-    detail: str
-    dsn_action: SuccessAction | None = None  # for "delivered": see `Outcome.dsn_action`
 
 
 class Queue:
@@ -369,109 +363,32 @@ class Queue:
             # A recipient whose transport we do not have stays pending, untouched.
             if rcpt.status == PENDING and rcpt.transport in transports:
                 groups.setdefault(rcpt.transport, []).append(index)
-        results: dict[int, _Result] = {}
+        results: dict[int, Result] = {}
         if groups:
             if message is None:
                 self._known.pop(entry_id, None)
                 await self._io(self._quarantine, entry_id, "message file missing")
                 return
             calls = [
-                self._call_transport(transports[name], entry, indexes, message)
+                call_transport(transports[name], entry, indexes, message)
                 for name, indexes in groups.items()
             ]
             for part in await asyncio.gather(*calls):
                 results.update(part)
             now = self._clock()
-            self._log_attempt(entry, results, now)
-        apply = functools.partial(self._apply, results=results, now=now, attempted=bool(groups))
+            log_attempt(entry, results, now)
+        apply = functools.partial(
+            record_attempt,
+            results=results,
+            now=now,
+            attempted=bool(groups),
+            config=self._config,
+            reports_failures=self._on_failed is not None,
+        )
         saved = await self._io(self.spool.transact, entry_id, apply)
         await self._after_save(entry_id, saved)
         if groups and message is not None:
             await self._report_success(entry, results, message)
-
-    async def _call_transport(
-        self, transport: Transport, entry: QueueEntry, indexes: list[int], message: bytes
-    ) -> dict[int, _Result]:
-        recipients = [entry.recipients[i] for i in indexes]
-        try:
-            outcomes = await transport.deliver(entry, recipients, message)
-        except Exception as exc:
-            log.warning(
-                "queue transport_error id=%s transport=%s error=%r",
-                entry.id,
-                transport.name,
-                exc,
-                exc_info=True,
-            )
-            detail = f"transport error: {exc.__class__.__name__}: {exc}"
-            return {i: _Result("temporary", detail) for i in indexes}
-        by_identity = {id(r): i for r, i in zip(recipients, indexes, strict=True)}
-        results: dict[int, _Result] = {}
-        for outcome in outcomes:
-            index = by_identity.get(id(outcome.recipient))
-            if index is None or outcome.kind not in _OUTCOME_KINDS:
-                log.warning(
-                    "queue bad_outcome id=%s transport=%s rcpt=%s kind=%s",
-                    entry.id,
-                    transport.name,
-                    outcome.recipient.address,
-                    outcome.kind,
-                )
-                continue
-            results[index] = _Result(outcome.kind, outcome.detail, outcome.dsn_action)
-        for index in indexes:
-            results.setdefault(index, _Result("temporary", "no outcome from transport"))
-        return results
-
-    def _log_attempt(self, entry: QueueEntry, results: Mapping[int, _Result], now: float) -> None:
-        for index, result in sorted(results.items()):
-            rcpt = entry.recipients[index]
-            log.info(
-                'queue attempt id=%s rcpt=%s transport=%s outcome=%s detail="%s" delay=%.1fs',
-                entry.id,
-                rcpt.address,
-                rcpt.transport,
-                result.kind,
-                _quoted(result.detail),
-                now - entry.created,
-            )
-
-    def _apply(
-        self, entry: QueueEntry, *, results: Mapping[int, _Result], now: float, attempted: bool
-    ) -> Change:
-        """(In a thread, under the envelope's lock.) Record an attempt on what is on disk."""
-        if attempted:
-            entry.attempts += 1
-            for index, result in results.items():
-                rcpt = entry.recipients[index]
-                if rcpt.status != PENDING:
-                    continue
-                rcpt.attempts += 1
-                if result.kind == "delivered":
-                    rcpt.status = DELIVERED
-                    continue
-                rcpt.last_error = entry.last_error = result.detail
-                if result.kind == "permanent":
-                    rcpt.status = FAILED
-            # RFC 5321 §4.5.4.1: give up after a few days. Like Postfix, the attempt that
-            # finds the entry past max_age_s is the last one.
-            if now - entry.created > self._config.max_age_s:
-                for index in results:
-                    rcpt = entry.recipients[index]
-                    if rcpt.status == PENDING:
-                        rcpt.status = FAILED
-                        last = f"; last error: {rcpt.last_error}" if rcpt.last_error else ""
-                        rcpt.last_error = f"expired{last}"
-                        log.info("queue expired id=%s rcpt=%s", entry.id, rcpt.address)
-            entry.next_attempt = now + retry_delay(self._config, entry.attempts)
-        unreported = entry.unreported_failures()
-        if self._on_failed is None:
-            for rcpt in unreported:
-                rcpt.reported = True  # nobody to tell
-        if not entry.pending() and not entry.unreported_failures():
-            return Change.REMOVE
-        changed = attempted or (self._on_failed is None and bool(unreported))
-        return Change.SAVE if changed else Change.NOTHING
 
     async def _after_save(self, entry_id: str, saved: tuple[QueueEntry, Change] | None) -> None:
         if saved is None:
@@ -497,13 +414,13 @@ class Queue:
         except Exception:
             log.exception("queue on_failed_error id=%s", entry_id)
             delay_until = self._clock() + retry_delay(self._config, entry.attempts)
-            later = functools.partial(_postpone, until=delay_until)
+            later = functools.partial(postpone, until=delay_until)
             await self._io(self.spool.transact, entry_id, later)
             self._known.pop(entry_id, None)
             self._rescan_requested = True
             return
         reported = await self._io(
-            self.spool.transact, entry_id, functools.partial(_mark_reported, indexes=indexes)
+            self.spool.transact, entry_id, functools.partial(mark_reported, indexes=indexes)
         )
         if reported is None or reported[1] is Change.REMOVE:
             self._known.pop(entry_id, None)
@@ -513,7 +430,7 @@ class Queue:
             self._known[entry_id] = _Known(None, reported[0])
 
     async def _report_success(
-        self, entry: QueueEntry, results: Mapping[int, _Result], message: bytes
+        self, entry: QueueEntry, results: Mapping[int, Result], message: bytes
     ) -> None:
         """Success reports for this attempt's deliveries, once their outcome is on disk.
 
@@ -555,7 +472,7 @@ class Queue:
         except Exception:
             log.exception("queue on_delayed_error id=%s", entry_id)
             return
-        saved = await self._io(self.spool.transact, entry_id, _mark_warned)
+        saved = await self._io(self.spool.transact, entry_id, mark_warned)
         if saved is not None:
             self._known[entry_id] = _Known(None, saved[0])
         log.info("queue delay_warning id=%s", entry_id)
@@ -610,7 +527,7 @@ class Queue:
         count = 0
         for entry_id in self.spool.ids():
             try:
-                done = self.spool.transact(entry_id, functools.partial(_make_due, now=now))
+                done = self.spool.transact(entry_id, functools.partial(make_due, now=now))
             except CorruptEnvelope as exc:
                 log.warning('queue corrupt_envelope id=%s error="%s"', entry_id, exc)
                 continue
@@ -624,7 +541,7 @@ class Queue:
         if not is_valid_id(entry_id):
             return False
         try:
-            done = self.spool.transact(entry_id, functools.partial(_set_held, held=held))
+            done = self.spool.transact(entry_id, functools.partial(set_held, held=held))
         except CorruptEnvelope as exc:
             log.warning('queue corrupt_envelope id=%s error="%s"', entry_id, exc)
             return False
@@ -641,42 +558,3 @@ class Queue:
             self._known.pop(entry_id, None)
         self._rescan_requested = True
         self.wake()
-
-
-def _postpone(entry: QueueEntry, *, until: float) -> Change:
-    entry.next_attempt = max(entry.next_attempt, until)
-    return Change.SAVE
-
-
-def _mark_reported(entry: QueueEntry, *, indexes: Sequence[int]) -> Change:
-    for index in indexes:
-        entry.recipients[index].reported = True
-    if not entry.pending() and not entry.unreported_failures():
-        return Change.REMOVE
-    return Change.SAVE
-
-
-def _mark_warned(entry: QueueEntry) -> Change:
-    if entry.warned:
-        return Change.NOTHING
-    entry.warned = True
-    return Change.SAVE
-
-
-def _make_due(entry: QueueEntry, *, now: float) -> Change:
-    if entry.held or entry.next_attempt <= now:
-        return Change.NOTHING
-    entry.next_attempt = now
-    return Change.SAVE
-
-
-def _set_held(entry: QueueEntry, *, held: bool) -> Change:
-    if entry.held == held:
-        return Change.NOTHING
-    entry.held = held
-    return Change.SAVE
-
-
-def _quoted(text: str) -> str:
-    """A value safe inside "..." in a one-line log record."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "\\r").replace("\n", "\\n")

@@ -1,16 +1,19 @@
 """The SMTP front end, built on aiosmtpd: inbound (port 25) and submission (587 / 465).
 
-aiosmtpd owns the wire; `server.InboundSMTP` is a small subclass adding BDAT, our EHLO,
-enhanced status codes, timeouts and connection limits; `handler.InboundHandler` holds the
-policy in aiosmtpd's MAIL/RCPT/DATA hooks and calls the injected `policy.InboundPolicy`
-(implemented by `delivery/`). `codes` names every reply; `message` and `chunking` are
-pure functions (Received header, line endings, BDAT grammar); `txlog` writes the one log
-line per transaction. `submission.SubmissionStage` adds, on submission listeners, the
-sender rule at MAIL and end of DATA and DKIM signing before delivery; AUTH (PLAIN, LOGIN
-through `auth.sasl`, checked by the injected authenticator) is `InboundSMTP.smtp_AUTH`.
-`dsn` parses the RFC 3461 parameters (RET, ENVID on MAIL; NOTIFY, ORCPT on RCPT), which
-`InboundSMTP` takes out of the command, case and all, before aiosmtpd sees it; they ride
-on the transaction's envelope (`handler.TransactionEnvelope`) to the policy.
+aiosmtpd owns the wire; `connection.InboundSMTP` is a small subclass adding BDAT, our
+EHLO, enhanced status codes, timeouts and connection limits; `server.SmtpListener` makes
+one per accepted socket and closes them all at a graceful stop. `handler.InboundHandler`
+holds the policy in aiosmtpd's MAIL/RCPT/DATA hooks and calls the injected
+`policy.InboundPolicy` (implemented by `delivery/`). `codes` names every reply; `message`
+and `chunking` are pure functions (Received header, line endings, BDAT grammar); `bdat`
+reads a BDAT chunk in slices; `txlog` writes the one log line per transaction.
+`submission.SubmissionStage` adds, on submission listeners, the sender rule at MAIL and end
+of DATA and DKIM signing before delivery; AUTH (PLAIN, LOGIN through `auth.sasl`, checked
+by the injected authenticator) is `InboundSMTP.smtp_AUTH`, its SASL exchange on the wire
+`auth_exchange`. `dsn` parses the RFC 3461 parameters (RET, ENVID on MAIL; NOTIFY, ORCPT on
+RCPT), which `InboundSMTP` takes out of the command, case and all, before aiosmtpd sees it
+(`commandline`, with the command line limits and the path parser); they ride on the
+transaction's envelope (`handler.TransactionEnvelope`) to the policy.
 
 Invariants:
 - Only <CRLF>.<CRLF> ends DATA, and the content handed to the policy has every line

@@ -1,6 +1,6 @@
 """Submission (RFC 6409) on top of the inbound front end: AUTH, the sender rule, DKIM.
 
-AUTH itself is `server.InboundSMTP.smtp_AUTH`; this module holds what the submission
+AUTH itself is `connection.InboundSMTP.smtp_AUTH`; this module holds what the submission
 transaction adds around the shared `InboundPolicy`:
 
 - `SubmissionStage.check_sender`: the envelope sender must be the user's (553 5.7.1);

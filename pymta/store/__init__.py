@@ -6,7 +6,9 @@ Layout: `<data_dir>/mail/<domain>/<user>/Maildir/` and `<data_dir>/public/<name>
 INBOX is the root's cur/new/tmp; folder "A.B" is the directory `.A.B` (modified UTF-7,
 with a `maildirfolder` marker), the layout Dovecot uses. Each folder holds
 `pymta-uidvalidity` (written once, fsynced) and, after its highest UID was expunged,
-`pymta-uidnext`. The index is `<root>/pymta-index.sqlite` (WAL, synchronous=NORMAL).
+`pymta-uidnext`. The index is `<root>/pymta-index.sqlite` (WAL, synchronous=NORMAL):
+`index.Index` opens it and writes, `index_reads.py` holds its queries, `index_rows.py` its
+row types and SQL columns, `schema.py` its tables.
 
 Invariants:
 - A delivered message is durable before `deliver` returns: written to tmp/, fsynced,

@@ -7,7 +7,9 @@ written by the same transaction that fills a rebuilt index, so a half-built inde
 rebuilt again; an index of the previous version (1) is migrated in place instead, keeping
 keywords, modseqs, subscriptions and tombstones.
 
-The tables are described in schema.py.
+The tables are described in schema.py; the row types and their SQL columns are in
+index_rows.py. `Index` builds on `index_reads.IndexReads` (every query) and adds here
+opening, locking, the schema and every write.
 
 One connection per root, opened once and kept; `lock` guards it (no two threads use it at
 a time). Callers hold `lock` through `reading()` or `transaction()` around the methods
@@ -17,26 +19,53 @@ messages they count.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pymta.mime.text import SearchForms
-
-from .schema import KEY_SHIFT as _KEY_SHIFT
+from .index_reads import IndexReads, uid_ranges
+from .index_rows import (
+    MAX_UID,
+    MESSAGE_FIELDS,
+    SUMMARY_COLUMNS,
+    SUMMARY_FIELDS,
+    SUMMARY_PLACEHOLDERS,
+    FolderRow,
+    FolderStats,
+    MessageRow,
+    SummaryColumns,
+    db_text,
+    summary_key,
+    summary_values,
+    to_json,
+)
 from .schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, TABLES
+
+# What the rest of the store (and the tests) import from here, wherever it lives.
+__all__ = [
+    "INDEX_FILE",
+    "MAX_TOMBSTONES",
+    "MAX_UID",
+    "MESSAGE_FIELDS",
+    "SUMMARY_FIELDS",
+    "FolderRow",
+    "FolderStats",
+    "Index",
+    "IndexCorrupt",
+    "MessageRow",
+    "SummaryColumns",
+    "db_text",
+    "summary_key",
+    "to_json",
+    "uid_ranges",
+]
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "pymta-index.sqlite"
-_CHUNK = 500  # beyond this many UIDs, one range scan and a filter instead of lookups
-MAX_UID = 2**32 - 1  # RFC 9051 §2.3.1.1
 # Tombstones kept per folder (QRESYNC VANISHED (EARLIER), RFC 7162 §3.2.7): past this, the
 # oldest quarter is dropped and `vanished_floor` rises; older modseqs get "unknown".
 MAX_TOMBSTONES = 20_000
@@ -46,211 +75,12 @@ MAX_TOMBSTONES = 20_000
 _MMAP_BYTES = 1 << 30
 _CACHE_KIB = 1024
 
-_FOLDER_COLUMNS = (
-    "id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed, "
-    "new_mtime_ns, cur_mtime_ns, settled, vanished_floor"
-)
-_MESSAGE_COLUMNS = "uid, base, subdir, filename, flags, keywords, modseq, internal_date, size"
-_SUMMARY_COLUMNS = (
-    "header_bytes, message_id, subject, envelope, bodystructure, "
-    "envelope_wire, body_wire, bodystructure_wire, "
-    "search_date, search_subject, search_from, search_to, search_cc, search_bcc, "
-    "search_in_reply_to, search_message_id, sent_day, searchable"
-)
-_SUMMARY_PLACEHOLDERS = ",".join("?" * (1 + len(_SUMMARY_COLUMNS.split(","))))
-
-# `fetch` columns: public name -> SQL over `messages m LEFT JOIN summaries s`.
-MESSAGE_FIELDS: dict[str, str] = {
-    "uid": "m.uid",
-    "flags": "m.flags",
-    "keywords": "m.keywords",
-    "modseq": "m.modseq",
-    "internal_date": "m.internal_date",
-    "size": "m.size",
-    "file": "m.subdir || '/' || m.filename",
-}
-SUMMARY_FIELDS: dict[str, str] = {
-    "header_bytes": "s.header_bytes",
-    "message_id": "s.message_id",
-    "subject": "s.subject",
-    "envelope_json": "s.envelope",
-    "bodystructure_json": "s.bodystructure",
-    "envelope": "s.envelope_wire",
-    "body": "s.body_wire",
-    "bodystructure": "s.bodystructure_wire",
-    # The ENVELOPE fields as SEARCH compares them (`mime.text.search_forms`); NULL when
-    # the field is absent (or not computed yet: `searchable` 0).
-    "search_date": "s.search_date",
-    "search_subject": "s.search_subject",
-    "search_from": "s.search_from",
-    "search_to": "s.search_to",
-    "search_cc": "s.search_cc",
-    "search_bcc": "s.search_bcc",
-    "search_in_reply_to": "s.search_in_reply_to",
-    "search_message_id": "s.search_message_id",
-    "sent_day": "s.sent_day",
-}
-
 
 class IndexCorrupt(Exception):
     """The index file cannot be used; the caller moves it aside and rebuilds."""
 
 
-@dataclass(frozen=True)
-class FolderRow:
-    id: int
-    name: str
-    uidvalidity: int
-    uidnext: int
-    highestmodseq: int
-    special_use: str | None
-    subscribed: bool
-    new_mtime_ns: int
-    cur_mtime_ns: int
-    settled: bool
-    vanished_floor: int = 0
-
-    def mtime(self, subdir: str) -> int:
-        return self.new_mtime_ns if subdir == "new" else self.cur_mtime_ns
-
-
-@dataclass(frozen=True)
-class MessageRow:
-    uid: int
-    base: str
-    subdir: str
-    filename: str
-    flags: str
-    keywords: tuple[str, ...]
-    modseq: int
-    internal_date: float
-    size: int
-
-
-@dataclass(frozen=True)
-class SummaryColumns:
-    """A message summary as stored: JSON text, plain columns, the IMAP wire forms and the
-    search forms (None until computed)."""
-
-    header_bytes: int | None
-    message_id: str | None
-    subject: str | None
-    envelope: str | None
-    bodystructure: str | None
-    envelope_wire: bytes | None = None
-    body_wire: bytes | None = None
-    bodystructure_wire: bytes | None = None
-    search: SearchForms | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.search is not None and None not in (
-            self.envelope,
-            self.envelope_wire,
-            self.body_wire,
-            self.bodystructure_wire,
-        )
-
-
-@dataclass(frozen=True)
-class FolderStats:
-    messages: int
-    unseen: int
-    size: int
-    deleted: int = 0
-
-
-def db_text(value: str | None) -> str | None:
-    """A str SQLite can store: header text may carry surrogate escapes of raw bytes."""
-    if value is None:
-        return None
-    try:
-        raw = value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = value.encode("utf-8", "replace")
-    return raw.decode("utf-8", "replace")
-
-
-def to_json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def summary_key(folder_id: int, uid: int) -> int:
-    return (folder_id << _KEY_SHIFT) + uid
-
-
-def _folder(row: Sequence[Any]) -> FolderRow:
-    (fid, name, uidvalidity, uidnext, hms, special, subscribed, new_m, cur_m, settled, floor) = row
-    return FolderRow(
-        int(fid),
-        str(name),
-        int(uidvalidity),
-        int(uidnext),
-        int(hms),
-        None if special is None else str(special),
-        bool(subscribed),
-        int(new_m),
-        int(cur_m),
-        bool(settled),
-        int(floor),
-    )
-
-
-def _message(row: Sequence[Any]) -> MessageRow:
-    (uid, base, subdir, filename, flags, keywords, modseq, idate, size) = row
-    return MessageRow(
-        int(uid),
-        str(base),
-        str(subdir),
-        str(filename),
-        str(flags),
-        tuple(str(keywords).split()),
-        int(modseq),
-        float(idate),
-        int(size),
-    )
-
-
-def _summary(row: Sequence[Any]) -> SummaryColumns:
-    hb, mid, subject, env, body, env_w, body_w, bs_w = row[:8]
-    searchable = row[17]
-    return SummaryColumns(
-        None if hb is None else int(hb),
-        mid,
-        subject,
-        env,
-        body,
-        None if env_w is None else bytes(env_w),
-        None if body_w is None else bytes(body_w),
-        None if bs_w is None else bytes(bs_w),
-        SearchForms(*row[8:17]) if searchable else None,
-    )
-
-
-def uid_ranges(uids: Sequence[int] | None) -> Iterator[tuple[int, int, frozenset[int] | None]]:
-    """How to fetch a set of UIDs: (low, high, keep) pieces, keep None when every UID of
-    the range is wanted. All UIDs: one range. A large set: one range and a filter (one
-    scan beats hundreds of lookups); a small one: one exact range per run of UIDs."""
-    if uids is None:
-        yield 1, MAX_UID, None
-        return
-    wanted = sorted(set(uids))
-    if not wanted:
-        return
-    if len(wanted) > _CHUNK:
-        contiguous = wanted[-1] - wanted[0] + 1 == len(wanted)
-        yield wanted[0], wanted[-1], None if contiguous else frozenset(wanted)
-        return
-    low = high = wanted[0]
-    for uid in wanted[1:]:
-        if uid != high + 1:
-            yield low, high, None
-            low = uid
-        high = uid
-    yield low, high, None
-
-
-class Index:
+class Index(IndexReads):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.Lock()
@@ -330,10 +160,6 @@ class Index:
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.needs_rebuild = False
 
-    def get_meta(self, key: str, default: int = 0) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else int(row[0])
-
     def set_meta(self, key: str, value: int) -> None:
         self._db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -342,16 +168,6 @@ class Index:
         )
 
     # -- folders ------------------------------------------------------------------------
-
-    def folder(self, name: str) -> FolderRow | None:
-        row = self._db.execute(
-            f"SELECT {_FOLDER_COLUMNS} FROM folders WHERE name = ?", (name,)
-        ).fetchone()
-        return None if row is None else _folder(row)
-
-    def folders(self) -> list[FolderRow]:
-        rows = self._db.execute(f"SELECT {_FOLDER_COLUMNS} FROM folders ORDER BY name")
-        return [_folder(r) for r in rows]
 
     def insert_folder(
         self,
@@ -428,21 +244,6 @@ class Index:
         self.add_usage(-stats.size, -stats.messages)
         return stats
 
-    _STATS = (
-        "count(*), coalesce(sum(instr(flags, 'S') = 0), 0), coalesce(sum(size), 0), "
-        "coalesce(sum(instr(flags, 'T') > 0), 0)"
-    )
-
-    def folder_stats(self, folder_id: int) -> FolderStats:
-        row = self._db.execute(
-            f"SELECT {self._STATS} FROM messages WHERE folder_id = ?", (folder_id,)
-        ).fetchone()
-        return FolderStats(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
-
-    def all_folder_stats(self) -> dict[int, FolderStats]:
-        rows = self._db.execute(f"SELECT folder_id, {self._STATS} FROM messages GROUP BY folder_id")
-        return {int(r[0]): FolderStats(int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
-
     # -- messages -----------------------------------------------------------------------
 
     def insert_messages(
@@ -469,76 +270,14 @@ class Index:
             ],
         )
         self._db.executemany(
-            f"INSERT OR REPLACE INTO summaries (key, {_SUMMARY_COLUMNS}) "
-            f"VALUES ({_SUMMARY_PLACEHOLDERS})",
+            f"INSERT OR REPLACE INTO summaries (key, {SUMMARY_COLUMNS}) "
+            f"VALUES ({SUMMARY_PLACEHOLDERS})",
             [
-                (summary_key(folder_id, m.uid), *_summary_values(s))
+                (summary_key(folder_id, m.uid), *summary_values(s))
                 for m, s in items
                 if s is not None
             ],
         )
-
-    def _select(
-        self, columns: str, table: str, folder_id: int, uids: Sequence[int] | None, tail: str = ""
-    ) -> list[tuple[Any, ...]]:
-        """Rows of `table` (aliased m, holding folder_id and uid) for `uids`, UID order;
-        the first column must be the UID (a sparse set is filtered on it)."""
-        found: list[tuple[Any, ...]] = []
-        for low, high, keep in uid_ranges(uids):
-            rows = self._db.execute(
-                f"SELECT {columns} FROM {table} WHERE m.folder_id = ? "
-                f"AND m.uid BETWEEN ? AND ?{tail} ORDER BY m.uid",
-                (folder_id, low, high),
-            ).fetchall()
-            found.extend(rows if keep is None else [r for r in rows if r[0] in keep])
-        return found
-
-    def messages(self, folder_id: int, uids: Sequence[int] | None = None) -> list[MessageRow]:
-        """Rows in ascending UID order (all, or those of `uids` that exist)."""
-        rows = self._select(_MESSAGE_COLUMNS, "messages m", folder_id, uids)
-        return [_message(r) for r in rows]
-
-    def message_tuples(self, folder_id: int, uids: Sequence[int] | None) -> list[tuple[Any, ...]]:
-        """Like `messages`, as plain tuples in `MessageRow` field order with the keywords
-        as stored (space-separated): for loops over many messages."""
-        return self._select(_MESSAGE_COLUMNS, "messages m", folder_id, uids)
-
-    def listing(self, folder_id: int) -> list[tuple[int, str, str, int]]:
-        """(uid, flags, keywords, modseq) of every message, ascending UID: SELECT's data."""
-        return self._db.execute(
-            "SELECT uid, flags, keywords, modseq FROM messages WHERE folder_id = ? ORDER BY uid",
-            (folder_id,),
-        ).fetchall()
-
-    def fetch(
-        self, folder_id: int, uids: Sequence[int] | None, fields: Sequence[str]
-    ) -> list[tuple[Any, ...]]:
-        """Plain tuples of the named `MESSAGE_FIELDS` / `SUMMARY_FIELDS`, ascending UID."""
-        exprs = [MESSAGE_FIELDS.get(f) or SUMMARY_FIELDS[f] for f in fields]
-        lead = fields[0] == "uid"  # `_select` filters sparse sets on the first column
-        if not lead:
-            exprs.insert(0, "m.uid")
-        table = "messages m"
-        if any(f in SUMMARY_FIELDS for f in fields):
-            table += f" LEFT JOIN summaries s ON s.key = (m.folder_id << {_KEY_SHIFT}) + m.uid"
-        rows = self._select(", ".join(exprs), table, folder_id, uids)
-        return rows if lead else [r[1:] for r in rows]
-
-    def uncached(
-        self, folder_id: int, uids: Sequence[int] | None
-    ) -> list[tuple[MessageRow, SummaryColumns | None]]:
-        """Messages whose summary row is missing or incomplete (through the partial index
-        `messages_uncached`: no scan when there are none), with what is stored of it."""
-        cols = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
-        scols = ", ".join(f"s.{c.strip()}" for c in _SUMMARY_COLUMNS.split(","))
-        table = (
-            f"messages m INDEXED BY messages_uncached LEFT JOIN summaries s "
-            f"ON s.key = (m.folder_id << {_KEY_SHIFT}) + m.uid"
-        )
-        found: list[tuple[MessageRow, SummaryColumns | None]] = []
-        for r in self._select(f"{cols}, s.key, {scols}", table, folder_id, uids, " AND cached = 0"):
-            found.append((_message(r[:9]), None if r[9] is None else _summary(r[10:])))
-        return found
 
     def set_summary(self, folder_id: int, uid: int, base: str, s: SummaryColumns) -> None:
         """Store a computed summary, if the message is still the one it was computed for."""
@@ -549,45 +288,14 @@ class Index:
         if exists is None:
             return
         self._db.execute(
-            f"INSERT OR REPLACE INTO summaries (key, {_SUMMARY_COLUMNS}) "
-            f"VALUES ({_SUMMARY_PLACEHOLDERS})",
-            (summary_key(folder_id, uid), *_summary_values(s)),
+            f"INSERT OR REPLACE INTO summaries (key, {SUMMARY_COLUMNS}) "
+            f"VALUES ({SUMMARY_PLACEHOLDERS})",
+            (summary_key(folder_id, uid), *summary_values(s)),
         )
         self._db.execute(
             "UPDATE messages SET cached = ? WHERE folder_id = ? AND uid = ?",
             (int(s.complete), folder_id, uid),
         )
-
-    def summaries(
-        self, folder_id: int, uids: Sequence[int] | None
-    ) -> list[tuple[MessageRow, SummaryColumns | None]]:
-        cols = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
-        scols = ", ".join(f"s.{c.strip()}" for c in _SUMMARY_COLUMNS.split(","))
-        table = f"messages m LEFT JOIN summaries s ON s.key = (m.folder_id << {_KEY_SHIFT}) + m.uid"
-        return [
-            (_message(r[:9]), None if r[9] is None else _summary(r[10:]))
-            for r in self._select(f"{cols}, s.key, {scols}", table, folder_id, uids)
-        ]
-
-    def changed_since(self, folder_id: int, modseq: int) -> list[MessageRow]:
-        rows = self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE folder_id = ? AND modseq > ? "
-            "ORDER BY uid",
-            (folder_id, modseq),
-        )
-        return [_message(r) for r in rows]
-
-    def by_base(self, folder_id: int) -> dict[str, MessageRow]:
-        rows = self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE folder_id = ?", (folder_id,)
-        )
-        return {m.base: m for m in map(_message, rows)}
-
-    def max_uid(self, folder_id: int) -> int:
-        row = self._db.execute(
-            "SELECT max(uid) FROM messages WHERE folder_id = ?", (folder_id,)
-        ).fetchone()
-        return 0 if row is None or row[0] is None else int(row[0])
 
     def update_message(
         self,
@@ -669,25 +377,7 @@ class Index:
         )
         self._tombstones(src_id, uids, modseq)
 
-    def keywords_by_base(self, folder_id: int) -> dict[str, tuple[str, ...]]:
-        rows = self._db.execute(
-            "SELECT base, keywords FROM messages WHERE folder_id = ? AND keywords != ''",
-            (folder_id,),
-        )
-        return {str(r[0]): tuple(str(r[1]).split()) for r in rows}
-
-    def expunged_since(self, folder_id: int, modseq: int) -> list[int]:
-        rows = self._db.execute(
-            "SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid",
-            (folder_id, modseq),
-        )
-        return [int(r[0]) for r in rows]
-
     # -- usage --------------------------------------------------------------------------
-
-    def usage(self) -> tuple[int, int]:
-        row = self._db.execute("SELECT bytes, messages FROM usage WHERE id = 0").fetchone()
-        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     def add_usage(self, size: int, count: int) -> None:
         if size or count:
@@ -695,37 +385,3 @@ class Index:
                 "UPDATE usage SET bytes = bytes + ?, messages = messages + ? WHERE id = 0",
                 (size, count),
             )
-
-
-_NO_SEARCH = (None,) * 9 + (0,)
-
-
-def _summary_values(s: SummaryColumns) -> tuple[object, ...]:
-    f = s.search
-    search = (
-        _NO_SEARCH
-        if f is None
-        else (
-            db_text(f.date),
-            db_text(f.subject),
-            db_text(f.from_),
-            db_text(f.to),
-            db_text(f.cc),
-            db_text(f.bcc),
-            db_text(f.in_reply_to),
-            db_text(f.message_id),
-            f.sent,
-            1,
-        )
-    )
-    return (
-        s.header_bytes,
-        s.message_id,
-        s.subject,
-        s.envelope,
-        s.bodystructure,
-        s.envelope_wire,
-        s.body_wire,
-        s.bodystructure_wire,
-        *search,
-    )
