@@ -13,6 +13,8 @@
   BINARY[...]): sections, BINARY decoding, line ends.
 - `search`: SEARCH keys evaluated over index rows; `search_plan` the columns a key reads
   and what it costs; `search_results` the SEARCH / ESEARCH responses and what SAVE keeps.
+  `rows`: what both share about index rows (the row type, the columns that locate a
+  message's file, the default file reader).
 - `wire`: response encoding. `server`: the asyncio adapter (socket, TLS, timeouts,
   connection gate).
 """

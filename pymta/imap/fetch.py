@@ -42,7 +42,8 @@ from pymta.store.flags import imap_flags
 from pymta.store.model import CachedSummary, MessageMeta
 
 from .command import FetchAttr, FetchItem
-from .fetch_sections import RAW_ATTRS, Message, MessageFn, Reader, UnknownCte, message_item
+from .fetch_sections import RAW_ATTRS, Message, MessageFn, UnknownCte, message_item
+from .rows import META_COLUMNS, Reader, Row, read_file
 
 __all__ = [
     "META_COLUMNS",
@@ -59,11 +60,6 @@ __all__ = [
     "sets_seen",
 ]
 
-Row = tuple[Any, ...]
-
-# The columns of a plan that reads message files, first and in this order: a row's
-# `MessageMeta` is built from them (`file` relative to the folder's directory).
-META_COLUMNS = ("uid", "flags", "keywords", "modseq", "internal_date", "size", "file")
 # The store's cached wire forms, and the summary attribute each comes from.
 WIRE_COLUMNS = ("envelope", "body", "bodystructure")
 
@@ -149,11 +145,6 @@ _META_ATTRS = {
     "size": "size",
     "file": "filename",
 }
-
-
-def read_file(meta: MessageMeta) -> bytes:
-    """The default reader: the message file itself."""
-    return meta.path.read_bytes()
 
 
 class FetchRenderer:

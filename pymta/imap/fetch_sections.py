@@ -27,10 +27,10 @@ from pymta.store.model import MessageMeta
 
 from .command import FetchAttr, FetchItem, Section, SectionText
 from .errors import Code, Refused
+from .rows import Reader
 
 log = logging.getLogger(__name__)
 
-Reader = Callable[[MessageMeta], bytes]
 
 # Encodings whose decoding is the identity (RFC 2045 §6.2).
 _IDENTITY_CTE = frozenset({"7BIT", "8BIT", "BINARY"})

@@ -39,7 +39,6 @@ import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
 
 from pymta.mime.text import MessageText, header_form
 from pymta.store.model import MessageMeta
@@ -62,12 +61,12 @@ from .command import (
     SearchWithin,
     SeqRange,
 )
+from .rows import META_COLUMNS, Reader, Row, read_file
 from .search_plan import (
     CHEAP,
     FIELD_COLUMNS,
     FILE,
     FLAG_LETTERS,
-    META_COLUMNS,
     SENT_COLUMN,
     SUMMARY,
     indexed_field,
@@ -106,9 +105,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Reader = Callable[[MessageMeta], bytes]
 Clock = Callable[[], float]
-Row = tuple[Any, ...]
 
 # RFC 9051 §6.4.4: "Servers MUST support US-ASCII and UTF-8 charsets". Anything else is
 # answered NO [BADCHARSET (US-ASCII UTF-8)] by the session.
@@ -118,11 +115,6 @@ SUPPORTED_CHARSETS = ("US-ASCII", "UTF-8")
 # -- evaluation -------------------------------------------------------------------------------
 
 Predicate = Callable[[int, Row], bool]
-
-
-def read_file(meta: MessageMeta) -> bytes:
-    """The default reader: the message file itself."""
-    return meta.path.read_bytes()
 
 
 class Searcher:

@@ -23,10 +23,10 @@ from .command import (
     SearchSize,
     SearchWithin,
 )
+from .rows import META_COLUMNS
 
 # The index columns of a message's own data; a search that reads files needs all of them
 # (a `MessageMeta` is built from them for the reader).
-META_COLUMNS = ("uid", "flags", "keywords", "modseq", "internal_date", "size", "file")
 # Header fields answered from the index: the text fields of the ENVELOPE (RFC 9051
 # §7.5.2) as `mime.text.search_forms` gives them, and the Date: header's day.
 FIELD_COLUMNS = {
