@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dns.exception
+import dns.rdatatype
 import dns.resolver
 
 
@@ -26,13 +27,15 @@ class Resolver(Protocol):
 
 
 class CachingResolver:
-    """Positive answers kept in front of `resolver` until they expire (their TTL).
+    """Answers kept in front of `resolver` until they expire.
 
     dnspython's own cache (see `server.make_resolver`) also keeps answers, but every hit
     there still builds a query and a resolution; the queue asks for the same MX, A and
-    AAAA records for every message to a domain, so the answers are kept here as lists.
-    Answers without an `expiration` (test stubs) and errors are not kept here; negative
-    answers are dnspython's to cache (RFC 2308).
+    AAAA records for every message to a domain, so they are kept here as lists: positive
+    answers until their `expiration` (the TTL), "no records of this type" (NoAnswer, such
+    as a host without AAAA) for the negative TTL of its SOA (RFC 2308 §5: the lesser of
+    the SOA's TTL and MINIMUM). Failures (SERVFAIL, timeouts, NXDOMAIN) are not kept here,
+    and answers without an `expiration` or SOA (test stubs) are not kept at all.
     """
 
     def __init__(
@@ -45,21 +48,45 @@ class CachingResolver:
         self._resolver = resolver
         self._max_entries = max_entries
         self._clock = clock  # dnspython's `expiration` is time.time() based
-        self._answers: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+        # (name, type) → (expires, records); records None: NoAnswer.
+        self._answers: dict[tuple[str, str], tuple[float, list[Any] | None]] = {}
 
     async def resolve(self, qname: str, rdtype: str) -> Iterable[Any]:
         key = (qname, rdtype)
         cached = self._answers.get(key)
         if cached is not None and cached[0] > self._clock():
+            if cached[1] is None:
+                raise dns.resolver.NoAnswer()  # type: ignore[no-untyped-call]
             return cached[1]
-        answer = await self._resolver.resolve(qname, rdtype)
+        try:
+            answer = await self._resolver.resolve(qname, rdtype)
+        except dns.resolver.NoAnswer as exc:
+            ttl = _negative_ttl(exc)
+            if ttl > 0:
+                self._keep(key, self._clock() + ttl, None)
+            raise
         records = list(answer)
         expiration = getattr(answer, "expiration", None)
         if isinstance(expiration, float | int):
-            if len(self._answers) >= self._max_entries:
-                self._answers.clear()  # simple and bounded; refilled at the TTL's pace
-            self._answers[key] = (float(expiration), records)
+            self._keep(key, float(expiration), records)
         return records
+
+    def _keep(self, key: tuple[str, str], expires: float, records: list[Any] | None) -> None:
+        if len(self._answers) >= self._max_entries:
+            self._answers.clear()  # simple and bounded; refilled at the TTLs' pace
+        self._answers[key] = (expires, records)
+
+
+def _negative_ttl(exc: dns.resolver.NoAnswer) -> float:
+    """RFC 2308 §5: how long a NODATA answer may be kept; 0 when it carries no SOA."""
+    try:
+        response = exc.response()  # type: ignore[no-untyped-call]
+    except (KeyError, AttributeError):
+        return 0.0
+    for rrset in getattr(response, "authority", ()):
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return float(min(rrset.ttl, rrset[0].minimum))
+    return 0.0
 
 
 @dataclass(frozen=True)

@@ -769,10 +769,11 @@ async def test_caching_resolver_keeps_answers_for_their_ttl(
         assert [h.host for h in await resolve_mx("there.test", cached)] == ["mx.there.test"]
         assert await resolve_addresses("mx.there.test", cached) == ["127.0.0.1"]
     asked = [(q.name, q.rdtype) for q in dns_server.queries]
-    # Once each: MX and A are kept; AAAA (no records) is asked every time, negative
-    # answers being dnspython's cache's business.
+    # Once each: MX and A are kept for their TTL, and so is "no AAAA records" for the
+    # SOA's negative TTL (RFC 2308 §5).
     assert asked.count(("there.test", "MX")) == 1
     assert asked.count(("mx.there.test", "A")) == 1
+    assert asked.count(("mx.there.test", "AAAA")) == 1
 
     now[0] += 61  # past the TTL: asked again
     await resolve_mx("there.test", cached)
