@@ -17,13 +17,15 @@ import os
 import pwd
 import signal
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dns.asyncresolver
 import dns.nameserver
 import dns.resolver
 
+from pymta.adapter import SessionListener
 from pymta.auth.authenticator import Authenticator
 from pymta.auth.passwords import Passwords
 from pymta.auth.throttle import MonotonicClock, Throttle
@@ -52,6 +54,8 @@ from pymta.smtp.submission import SubmissionStage
 from pymta.store import Store
 
 log = logging.getLogger(__name__)
+
+_L = TypeVar("_L", bound=SessionListener[Any])
 
 RESOLVER_CACHE_ENTRIES = 10_000  # names; answers expire by their TTL
 
@@ -239,11 +243,8 @@ class Server:
         self.ports[cfg.name] = port
 
     def _imap_listener(self, cfg: ListenerConfig) -> ImapListener:
-        starttls = self.tls if cfg.tls is TlsMode.STARTTLS else None
-
         def session(peer_ip: str, tls_active: bool) -> ImapSession:
-            # The config of the moment: a SIGHUP reload applies to new sessions.
-            config = self.config
+            config = self.config  # of the moment: a SIGHUP reload applies to new sessions
             session_config = SessionConfig(
                 store=self.store,
                 authenticator=self.authenticator,
@@ -251,26 +252,17 @@ class Server:
                 limits=config.limits,
                 hostname=config.server.hostname,
                 listener=cfg.name,
-                starttls_available=starttls is not None,
+                starttls_available=cfg.tls is TlsMode.STARTTLS,
                 # The loader allows it only on loopback-only listeners.
                 plaintext_auth=cfg.allow_plaintext_auth,
             )
             return ImapSession(session_config, peer_ip=peer_ip, tls_active=tls_active)
 
-        return ImapListener(
-            name=cfg.name,
-            session_factory=session,
-            limits=self.config.limits,
-            gate=self.gate,
-            tls_context=starttls,
-        )
+        return self._session_listener(ImapListener, cfg, session)
 
     def _pop3_listener(self, cfg: ListenerConfig) -> Pop3Listener:
-        starttls = self.tls if cfg.tls is TlsMode.STARTTLS else None
-
         def session(peer_ip: str, tls_active: bool) -> Pop3Session:
-            # The config of the moment: a SIGHUP reload applies to new sessions.
-            config = self.config
+            config = self.config  # of the moment: a SIGHUP reload applies to new sessions
             session_config = Pop3SessionConfig(
                 store=self.store,
                 authenticator=self.authenticator,
@@ -278,18 +270,27 @@ class Server:
                 limits=config.limits,
                 hostname=config.server.hostname,
                 listener=cfg.name,
-                starttls_available=starttls is not None,
+                starttls_available=cfg.tls is TlsMode.STARTTLS,
                 # The loader allows it only on loopback-only listeners.
                 plaintext_auth=cfg.allow_plaintext_auth,
             )
             return Pop3Session(session_config, peer_ip=peer_ip, tls_active=tls_active)
 
-        return Pop3Listener(
+        return self._session_listener(Pop3Listener, cfg, session)
+
+    def _session_listener(
+        self,
+        kind: type[_L],
+        cfg: ListenerConfig,
+        session_factory: Callable[[str, bool], Any],
+    ) -> _L:
+        """An IMAP or POP3 listener (`kind`) of `cfg`, making sessions with the factory."""
+        return kind(
             name=cfg.name,
-            session_factory=session,
+            session_factory=session_factory,
             limits=self.config.limits,
             gate=self.gate,
-            tls_context=starttls,
+            tls_context=self.tls if cfg.tls is TlsMode.STARTTLS else None,
         )
 
     def _smtp_listener(self, cfg: ListenerConfig) -> SmtpListener:
