@@ -77,6 +77,16 @@ THROTTLED = AuthResult(AuthStatus.THROTTLED)
 UNAVAILABLE = AuthResult(AuthStatus.UNAVAILABLE)
 
 
+class LoginCheck(Protocol):
+    """What the protocol front ends (SMTP AUTH, IMAP, POP3) call: `Authenticator`, or a
+    test double. Throttling and password checks live behind it, so every protocol fails
+    logins the same way."""
+
+    async def authenticate(
+        self, login: str, password: str, *, peer_ip: str, protocol: str
+    ) -> AuthResult: ...
+
+
 class Authenticator:
     def __init__(
         self,

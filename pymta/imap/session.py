@@ -26,9 +26,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
-from pymta.auth.authenticator import AuthResult
+from pymta.auth.authenticator import LoginCheck
 from pymta.config.model import Limits
 from pymta.delivery.deliver import DirectoryHolder
 from pymta.directory.model import Mailbox as DirectoryMailbox
@@ -87,21 +87,12 @@ class Output:
     action: Action
 
 
-class Authenticator(Protocol):
-    """The shared authenticator (pymta.auth.authenticator): throttling and password checks
-    live there, so every protocol fails logins the same way."""
-
-    async def authenticate(
-        self, login: str, password: str, *, peer_ip: str, protocol: str
-    ) -> AuthResult: ...
-
-
 @dataclass(frozen=True)
 class SessionConfig:
     """What every session of one listener shares (injected collaborators included)."""
 
     store: Store
-    authenticator: Authenticator
+    authenticator: LoginCheck
     directory: DirectoryHolder
     limits: Limits
     hostname: str

@@ -27,9 +27,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
 
-from pymta.auth.authenticator import AuthResult
+from pymta.auth.authenticator import LoginCheck
 from pymta.config.model import Limits
 from pymta.store import Store, StoreError
 
@@ -74,21 +73,12 @@ class Output:
     transfer: MessageTransfer | None = None
 
 
-class Authenticator(Protocol):
-    """The shared authenticator (pymta.auth.authenticator): throttling and password checks
-    live there, so every protocol fails logins the same way."""
-
-    async def authenticate(
-        self, login: str, password: str, *, peer_ip: str, protocol: str
-    ) -> AuthResult: ...
-
-
 @dataclass(frozen=True)
 class SessionConfig:
     """What every session of one listener shares (injected collaborators included)."""
 
     store: Store
-    authenticator: Authenticator
+    authenticator: LoginCheck
     maildrops: MaildropLocks  # one per server: the exclusive maildrop locks
     limits: Limits
     hostname: str

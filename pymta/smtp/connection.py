@@ -28,7 +28,7 @@ from typing import Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, syntax
 
-from pymta.auth.authenticator import AuthStatus
+from pymta.auth.authenticator import AuthStatus, LoginCheck
 from pymta.auth.sasl import MECHANISMS
 from pymta.config.model import Limits
 from pymta.delivery.verdicts import SessionInfo
@@ -55,7 +55,6 @@ from pymta.smtp.handler import (
 )
 from pymta.smtp.message import has_control_characters
 from pymta.smtp.policy import ConnectionGate
-from pymta.smtp.submission import SmtpAuthenticator
 from pymta.smtp.txlog import Transaction, log_transaction
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ class InboundSMTP(SMTP):
         connections: set[InboundSMTP],
         tls_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
-        authenticator: SmtpAuthenticator | None = None,
+        authenticator: LoginCheck | None = None,
         plaintext_auth: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:

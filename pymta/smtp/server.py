@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ssl
 
+from pymta.auth.authenticator import LoginCheck
 from pymta.config.model import Limits
 from pymta.smtp.connection import InboundSMTP
 from pymta.smtp.handler import InboundHandler
 from pymta.smtp.policy import ConnectionGate, InboundPolicy
-from pymta.smtp.submission import SmtpAuthenticator, SubmissionStage
+from pymta.smtp.submission import SubmissionStage
 
 __all__ = ["InboundSMTP", "SmtpListener"]
 
@@ -35,7 +36,7 @@ class SmtpListener:
         tls_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
         submission: SubmissionStage | None = None,
-        authenticator: SmtpAuthenticator | None = None,
+        authenticator: LoginCheck | None = None,
         plaintext_auth: bool = False,
     ) -> None:
         """`submission` (with `authenticator`) makes a submission listener (587 / 465):

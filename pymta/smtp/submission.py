@@ -15,7 +15,6 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from pymta.auth.authenticator import AuthResult
 from pymta.delivery.ownership import from_addresses
 from pymta.delivery.verdicts import SessionInfo
 from pymta.queue.dkim import normalize_domain
@@ -23,14 +22,6 @@ from pymta.smtp import codes
 from pymta.smtp.codes import Reply
 
 log = logging.getLogger(__name__)
-
-
-class SmtpAuthenticator(Protocol):
-    """`auth.authenticator.Authenticator`."""
-
-    async def authenticate(
-        self, login: str, password: str, *, peer_ip: str, protocol: str
-    ) -> AuthResult: ...
 
 
 class Ownership(Protocol):
