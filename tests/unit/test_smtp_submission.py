@@ -443,3 +443,20 @@ def test_common_from_shapes_take_the_fast_path(value: str) -> None:
 )
 def test_other_shapes_go_to_the_full_parser(value: str) -> None:
     assert simple_from_address(value) is None
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    "value",
+    [
+        " " * 20_000,
+        " " * 20_000 + "x",
+        "a " * 20_000 + "!",
+        '"' + " " * 20_000,
+        "a@" + "b-" * 20_000 + "!",
+    ],
+)
+def test_from_fast_path_does_not_backtrack_on_long_values(value: str) -> None:
+    """ReDoS regression: an earlier pattern took cubic time on a From: of blanks (a few
+    thousand blanks blocked the event loop for seconds); this input took it forever."""
+    assert simple_from_address(value) is None
