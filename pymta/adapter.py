@@ -9,7 +9,8 @@ every such front end needs is here, written once:
 - Input is read only while the session waits for it: `data_received` pauses the transport
   while a command runs, so a client pipelining megabytes is held back by TCP, not
   buffered here (the session's framer bounds the rest).
-- Output waits while the transport is above its high-water mark (`pause_writing`).
+- Output waits while the transport is above its high-water mark (`pause_writing`), for
+  at most the session's timeout: a client that stops reading is closed like an idle one.
 - STARTTLS / STLS: the session's input is emptied right before `loop.start_tls` swaps the
   protocol, so nothing the client sent in plaintext after the command is executed (RFC
   9051 §6.2.1, RFC 2595 §4; CVE-2011-0411 class); plaintext arriving later is fed to the
@@ -40,6 +41,9 @@ class AdaptedSession(Protocol):
 
     @property
     def busy(self) -> bool: ...
+
+    @property
+    def authenticated(self) -> bool: ...
 
     def receive_data(self, data: bytes) -> None: ...
 
@@ -142,6 +146,15 @@ class SessionConnection(asyncio.Protocol, Generic[S]):
 
     # -- input, output, TLS -----------------------------------------------------------
 
+    def _timeout(self) -> float:
+        """The session's timeout: `imap_login_timeout_s` before login, then
+        `imap_idle_timeout_s` (shared by IMAP and POP3)."""
+        assert self._session is not None
+        limits = self._listener.limits
+        if self._session.authenticated:
+            return limits.imap_idle_timeout_s
+        return limits.imap_login_timeout_s
+
     async def _wait_input(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for input (or another wake-up); False if none."""
         assert self._transport is not None
@@ -161,17 +174,26 @@ class SessionConnection(asyncio.Protocol, Generic[S]):
             self._want_input = False
         return True
 
-    async def _write(self, data: bytes, *, drain_timeout: float | None = None) -> None:
-        """Write, then wait while the transport is above its high-water mark (for at most
-        `drain_timeout` seconds: TimeoutError then)."""
+    async def _write(self, data: bytes) -> None:
+        """Write, then wait while the transport is above its high-water mark: for at most
+        the session's timeout, then the connection is aborted (ConnectionResetError)."""
         if self._closed or self._transport is None or self._transport.is_closing():
             raise ConnectionResetError("connection closed")
         if not data:
             return
         self._transport.write(data)
-        if not self._can_write.is_set():
-            async with asyncio.timeout(drain_timeout):
+        if self._can_write.is_set():
+            return
+        try:
+            async with asyncio.timeout(self._timeout()):
                 await self._can_write.wait()
+        except TimeoutError:
+            # The client stopped reading: drop what is buffered and the connection, as an
+            # idle client is dropped; the session sees a closed connection.
+            log.info("%s drain_timeout client=%s", self.protocol_name, self._peer)
+            self._closed = True
+            self._transport.abort()
+            raise ConnectionResetError("client stopped reading") from None
 
     async def _start_tls(self) -> None:
         """The handshake right after the reply to STARTTLS / STLS. Input received since the

@@ -12,7 +12,8 @@ and uvloop (transports, `loop.start_tls`).
   nothing the client sent in plaintext after the command is executed (RFC 9051 §6.2.1,
   CVE-2011-0411 class); plaintext arriving later is fed to the TLS handshake and fails it.
 - Timeouts (RFC 9051 §5.4): `imap_login_timeout_s` before login, `imap_idle_timeout_s`
-  after (IDLE included); then `* BYE` and close.
+  after (IDLE included); then `* BYE` and close. A client that stops reading gets the
+  same time to drain a response, then the connection is closed.
 - The gate refuses a connection over the limits with `* BYE [UNAVAILABLE]`.
 - `close_all()` says `* BYE` to every connection (a graceful stop); `busy` tells whether
   some command is running.
@@ -85,14 +86,7 @@ class ImapConnection(SessionConnection[ImapSession]):
     def _time_left(self) -> float:
         """What remains of the autologout timer (RFC 9051 §5.4): waiting for input, or,
         while idling, for a change of the selected folder."""
-        assert self._session is not None
-        limits = self._listener.limits
-        timeout = (
-            limits.imap_idle_timeout_s
-            if self._session.authenticated
-            else limits.imap_login_timeout_s
-        )
-        return timeout - (asyncio.get_running_loop().time() - self._timer_start)
+        return self._timeout() - (asyncio.get_running_loop().time() - self._timer_start)
 
 
 class ImapListener(SessionListener[ImapSession]):

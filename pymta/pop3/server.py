@@ -83,17 +83,6 @@ class Pop3Connection(SessionConnection[Pop3Session]):
             if self._transport is not None and not self._transport.is_closing():
                 self._transport.close()
 
-    def _timeout(self) -> float:
-        """The autologout timer (RFC 1939 §3), also the time a client gets to drain."""
-        assert self._session is not None
-        limits = self._listener.limits
-        if self._session.authenticated:
-            return limits.imap_idle_timeout_s
-        return limits.imap_login_timeout_s
-
-    async def _write(self, data: bytes, *, drain_timeout: float | None = None) -> None:
-        await super()._write(data, drain_timeout=self._timeout())
-
     async def _send_message(self, status: bytes, transfer: MessageTransfer) -> None:
         """The status line and the message, piece by piece (see the module docstring)."""
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ tested here, on a real listener over loopback): `imap_login_timeout_s` before lo
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pymta.config.model import Limits
 from pymta.gate import ConnectionGate
 from pymta.imap.server import ImapListener
 from pymta.imap.session import ImapSession, SessionConfig
-from tests.unit.test_imap_session import PASSWORD, Env
+from tests.unit.test_imap_session import ALICE, PASSWORD, Env
 
 LOGIN_TIMEOUT_S = 0.3
 IDLE_TIMEOUT_S = 1.2
@@ -172,3 +173,30 @@ async def test_updates_sent_during_idle_do_not_restart_the_timer(served: Served)
         feeder.cancel()
     assert rest.endswith(BYE) and b"EXISTS" in rest
     assert time.monotonic() - start < IDLE_TIMEOUT_S * 2
+
+
+async def test_a_client_that_stops_reading_is_closed_after_the_idle_timeout(
+    served: Served,
+) -> None:
+    """A FETCH answer larger than the socket buffers, to a client that never reads: the
+    server waits for the transport to drain for the session's timeout, then closes (it
+    does not hold the connection, its gate slot and the buffered answer forever)."""
+    line = b"x" * 78 + b"\r\n"
+    raw = b"Subject: large\r\n\r\n" + line * (16_000_000 // len(line))
+    await served.env.store.deliver(ALICE, raw)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)  # before connecting
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", served.port))
+    login = f"a1 LOGIN alice {PASSWORD}\r\na2 SELECT INBOX\r\na3 FETCH 1 BODY[]\r\n"
+    await loop.sock_sendall(sock, login.encode())
+    async with asyncio.timeout(10):  # the answer fills the buffers and the writer waits
+        while not any(not c._can_write.is_set() for c in served.listener.connections):
+            await asyncio.sleep(0.01)
+    start = time.monotonic()
+    async with asyncio.timeout(IDLE_TIMEOUT_S * 8):
+        while served.listener.connection_count:  # the client reads nothing meanwhile
+            await asyncio.sleep(0.05)
+    assert time.monotonic() - start >= IDLE_TIMEOUT_S * 0.9
+    sock.close()
